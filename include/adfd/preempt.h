@@ -1,0 +1,18 @@
+/* preempt: Slurm preemption (SIGUSR1 from `#SBATCH --signal=USR1@120`, SIGTERM). The handler only
+ * sets a flag; training polls preempt_agreed() once per step, a collective that tells every rank
+ * of the communicator the same answer, so all ranks checkpoint at the same step. */
+#ifndef ADFD_PREEMPT_H
+#define ADFD_PREEMPT_H
+
+#include <mpi.h>
+
+void preempt_install_handlers(void);
+/* Collective over comm: 1 if any rank of comm received a preemption signal. */
+int preempt_agreed(MPI_Comm comm);
+/* This process received a signal (no communication). */
+int preempt_signalled(void);
+/* Under Slurm (SLURM_NTASKS set), refuses a world size that differs from SLURM_NTASKS: the
+ * classic silent failure of N singletons instead of one world of N. -1 + message. */
+int slurm_check_world_size(void);
+
+#endif

@@ -1,0 +1,46 @@
+#include "adfd/preempt.h"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include "adfd/cli.h"
+#include "adfd/util.h"
+
+static volatile sig_atomic_t preempt_flag = 0;
+
+static void on_preempt_signal(int sig) {
+    (void)sig;
+    preempt_flag = 1;
+}
+
+void preempt_install_handlers(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_preempt_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int preempt_signalled(void) {
+    return preempt_flag != 0;
+}
+
+int preempt_agreed(MPI_Comm comm) {
+    int local = preempt_flag != 0, any = 0;
+    ADFD_MPI_CHECK(MPI_Allreduce(&local, &any, 1, MPI_INT, MPI_MAX, comm));
+    return any;
+}
+
+int slurm_check_world_size(void) {
+    const char *ntasks = getenv("SLURM_NTASKS");
+    if (!ntasks || !ntasks[0]) return 0;
+    int expected;
+    if (cli_parse_int(ntasks, &expected) != 0) return 0;
+    int size = adfd_world_size();
+    if (size != expected)
+        return adfd_fail("MPI world size is %d but SLURM_NTASKS is %d: the ranks did not join one "
+                         "MPI world (launch with srun --mpi=pmix or mpirun inside the allocation)",
+                         size, expected);
+    return 0;
+}
