@@ -7,3 +7,9 @@ add_test(NAME test_metrics_sklearn
   WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(test_metrics_sklearn PROPERTIES ENVIRONMENT "${ADFD_TEST_ENV}" LABELS "unit;grid")
 adfd_unit_test(test_gridconfig SOURCES test_gridconfig.c LABELS grid)
+add_executable(report_tool report_tool.c)
+target_link_libraries(report_tool PRIVATE adfd_core)
+add_test(NAME test_report
+  COMMAND ${ADFD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_report.py $<TARGET_FILE:report_tool>
+  WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+set_tests_properties(test_report PROPERTIES ENVIRONMENT "${ADFD_TEST_ENV}" LABELS "unit;grid")
