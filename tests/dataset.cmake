@@ -1,2 +1,3 @@
 # Data ingestion: meta.csv / protocol / split.csv readers, audio decoding, adfd split.
 adfd_unit_test(test_dataset SOURCES test_dataset.c LABELS ingest)
+adfd_unit_test(test_audio SOURCES test_audio.c LABELS ingest)
