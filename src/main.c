@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "adfd/cli.h"
+#include "adfd/preempt.h"
 
 typedef struct {
     const char *name;
@@ -53,7 +54,8 @@ int main(int argc, char **argv) {
         return ADFD_EXIT_USAGE;
     }
     MPI_Init(&argc, &argv);
-    int status = cmd->run(argc - 1, argv + 1);
+    int status =
+        slurm_check_world_size() == 0 ? cmd->run(argc - 1, argv + 1) : cli_runtime_error(cmd->name);
     MPI_Finalize();
     return status;
 }

@@ -32,15 +32,30 @@ int preempt_agreed(MPI_Comm comm) {
     return any;
 }
 
-int slurm_check_world_size(void) {
+/* The verdict of this process alone: 0 (no Slurm, or sizes agree) or -1 + message. */
+static int check_local_world_size(void) {
     const char *ntasks = getenv("SLURM_NTASKS");
     if (!ntasks || !ntasks[0]) return 0;
     int expected;
-    if (cli_parse_int(ntasks, &expected) != 0) return 0;
+    if (cli_parse_int(ntasks, &expected) != 0 || expected < 1)
+        return adfd_fail("SLURM_NTASKS is '%s', not a positive number", ntasks);
     int size = adfd_world_size();
     if (size != expected)
         return adfd_fail("MPI world size is %d but SLURM_NTASKS is %d: the ranks did not join one "
                          "MPI world (launch with srun --mpi=pmix or mpirun inside the allocation)",
                          size, expected);
     return 0;
+}
+
+int slurm_check_world_size(void) {
+    int local_failed = check_local_world_size() != 0, any_failed = 0;
+    ADFD_MPI_CHECK(MPI_Allreduce(&local_failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    if (!any_failed) return 0;
+    /* Every rank returns -1 so that all exit together; the CLI prints rank 0's message only, so
+     * a rank that disagrees with rank 0 (SLURM_NTASKS differing between ranks) speaks for itself.
+     */
+    if (local_failed && adfd_rank() != 0) log_all("%s", adfd_error());
+    if (!local_failed)
+        return adfd_fail("another rank's SLURM_NTASKS differs from the MPI world size");
+    return -1;
 }
