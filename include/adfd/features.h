@@ -6,7 +6,30 @@
  *    feature file and the model file, so a model knows its front end;
  *  - a chunk is float32 [n_mels=128][chunk_frames=80], mel band major (row = band);
  *  - features are stored raw; the model applies (x - band_mean[b]) / band_std[b] per band
- *    (identity, mean 0 / std 1, for the seed preset). */
+ *    (identity, mean 0 / std 1, for the seed preset).
+ *
+ * Numerical choices (each matches torchaudio 0.13 where torchaudio defines the step):
+ *  - window: periodic Hann of win_length (torch.hann_window(periodic=True)), centred in n_fft
+ *    when win_length < n_fft (as torch.stft does);
+ *  - center=1: the signal is reflect-padded by n_fft/2 on both sides (torch.stft center=True,
+ *    pad_mode="reflect"); frames = 1 + n/hop. For clips shorter than n_fft/2 + 1 samples, where
+ *    torch refuses, the reflection is folded repeatedly (period 2(n-1));
+ *  - power spectrogram |X|^2 from one FFTW r2c transform per frame (single precision);
+ *  - mel filterbank: torchaudio.functional.melscale_fbanks(n_fft/2+1, f_min, f_max, n_mels,
+ *    sample_rate, norm=None, mel_scale="htk"), computed in double and rounded to float;
+ *    the projection loops over each filter's non-zero bins only (about 2 per FFT bin);
+ *  - log_db: 10*log10(max(x, 1e-10)) (torchaudio AmplitudeToDB("power", top_db=None));
+ *  - trim_silence: the clip is cut into blocks of hop_length samples; blocks whose mean square
+ *    is more than trim_db below the loudest block are removed from the start and the end
+ *    (nothing is trimmed from an all-zero clip);
+ *  - repeat_pad: a clip with fewer samples than one chunk needs ((chunk_frames-1)*hop_length)
+ *    is tiled (x[i % n]) up to that length before the STFT;
+ *  - chunking: chunks start every chunk_hop frames; with repeat_pad the last chunk is moved to
+ *    end at the last frame when the regular grid leaves a tail uncovered; without repeat_pad
+ *    (seed) the spectrogram is padded on the right with "silence" (0, or -100 dB with log_db)
+ *    to a multiple of chunk_frames (no padding when it already is one).
+ *  - FFTW plans are made with FFTW_ESTIMATE: FFTW_MEASURE may pick a different algorithm on each
+ *    rank or run, which changes the last bits and would break "same file for any rank count". */
 #ifndef ADFD_FEATURES_H
 #define ADFD_FEATURES_H
 
@@ -37,14 +60,21 @@ typedef struct {
 int feature_params_preset(feature_params *p, const char *preset); /* -1 + message if unknown */
 
 typedef struct mel_frontend mel_frontend;
+/* NULL + adfd_fail for parameters the front end cannot run (power other than 2, n_mels not 128,
+ * win_length > n_fft, ...). Not thread-safe (FFTW planning): create front ends one at a time. */
 mel_frontend *mel_frontend_create(const feature_params *p);
 void mel_frontend_free(mel_frontend *fe);
+const feature_params *mel_frontend_params(const mel_frontend *fe);
 /* Number of STFT frames for n samples (with centering). */
 int64_t mel_frontend_frames(const mel_frontend *fe, int64_t n_samples);
-/* mel is [n_mels][n_frames] (band major), n_frames = mel_frontend_frames(n). No trimming. */
+/* mel is [n_mels][n_frames] (band major), n_frames = mel_frontend_frames(n). No trimming.
+ * Applies log_db when the preset asks for it. */
 void mel_spectrogram(mel_frontend *fe, const float *x, int64_t n, float *mel);
+/* The filterbank [n_fft/2+1][n_mels] as torchaudio lays it out (for tests). */
+void mel_frontend_filterbank(const mel_frontend *fe, float *fb);
 /* The full per-clip pipeline of the preset: trim / repeat-pad, mel, chunks.
- * *chunks is [n_chunks][128][80] and *offsets [n_chunks] (first frame of each chunk), malloc'ed. */
+ * *chunks is [n_chunks][128][80] and *offsets [n_chunks] (first frame of each chunk), malloc'ed.
+ * Always at least one chunk for n >= 1; -1 + message for n < 1. */
 int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **chunks,
                          int32_t **offsets, int *n_chunks);
 

@@ -1,0 +1,344 @@
+/* features: mel spectrogram with FFTW (batched r2c, plan made once per front end), the HTK mel
+ * filterbank of torchaudio, and the per-preset clip pipeline (trim, repeat-pad, chunks).
+ * See include/adfd/features.h for every numerical choice. */
+#include "adfd/features.h"
+
+#include <fftw3.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adfd/util.h"
+
+/* Frames transformed per FFTW call: the transform writes bin-major [n_freq][BATCH] output, so
+ * the power and mel loops run over contiguous frames and vectorise. */
+enum { BATCH = 64 };
+
+struct mel_frontend {
+    feature_params p;
+    int n_freq;          /* n_fft/2 + 1 */
+    float *window;       /* [n_fft], zero outside the centred win_length */
+    float *frames;       /* [BATCH][n_fft] windowed frames (fftwf_malloc) */
+    fftwf_complex *spec; /* [n_freq][BATCH] (fftwf_malloc) */
+    float *power;        /* [n_freq][BATCH] */
+    fftwf_plan plan;
+    /* sparse filterbank: filter m has weights fb_weight[fb_start[m] .. fb_start[m+1]) on bins
+     * fb_first_bin[m], fb_first_bin[m]+1, ... */
+    int *fb_start;     /* [n_mels+1] */
+    int *fb_first_bin; /* [n_mels] */
+    float *fb_weight;  /* [nonzeros] */
+    float *fb_dense;   /* [n_freq][n_mels], torchaudio layout */
+};
+
+int feature_params_preset(feature_params *p, const char *preset) {
+    memset(p, 0, sizeof *p);
+    p->sample_rate = 16000;
+    p->hop_length = 200;
+    p->n_mels = ADFD_N_MELS;
+    p->f_min = 0.0f;
+    p->f_max = 8000.0f;
+    p->center = 1;
+    p->power = 2.0f;
+    p->chunk_frames = ADFD_CHUNK_FRAMES;
+    if (!strcmp(preset, "seed")) {
+        p->n_fft = p->win_length = 400;
+        p->chunk_hop = ADFD_CHUNK_FRAMES;
+    } else if (!strcmp(preset, "default")) {
+        p->n_fft = p->win_length = 512;
+        p->log_db = 1;
+        p->trim_silence = 1;
+        p->trim_db = 40.0f;
+        p->repeat_pad = 1;
+        p->chunk_hop = 40;
+    } else {
+        return adfd_fail("unknown feature preset '%s' (expected seed or default)", preset);
+    }
+    strcpy(p->preset, preset);
+    return 0;
+}
+
+/* torch.linspace(a, b, steps) in float32 as torch 1.13 computes it on x86-64 (AVX2 build): the
+ * first half counts up from a, the second half down from b, and blocks of 8 values are built as
+ * base + i*step from the block's first value (its vectorised kernel; the tail is scalar). */
+static void torch_linspace_f32(float *out, float a, float b, int steps) {
+    enum { VEC = 8 };
+    float step = (b - a) / (float)(steps - 1);
+    int half = steps / 2, idx = 0;
+    int vectorised = steps / (2 * VEC) * (2 * VEC);
+    for (; idx < vectorised; idx += VEC) {
+        float base = idx < half ? a + step * (float)idx : b - step * (float)(steps - idx - 1);
+        for (int i = 0; i < VEC; i++)
+            out[idx + i] = base + (float)i * step;
+    }
+    for (; idx < steps; idx++)
+        out[idx] = idx < half ? a + step * (float)idx : b - step * (float)(steps - idx - 1);
+}
+
+/* torchaudio.functional.melscale_fbanks(n_freq, f_min, f_max, n_mels, sample_rate, norm=None,
+ * mel_scale="htk"): triangles between points equally spaced on the HTK mel scale; fb is
+ * [n_freq][n_mels]. Done in float32 with torch's operation order so that the weights are
+ * bit-identical to torchaudio's: exact arithmetic moves weights by up to 1.5e-5, which changes
+ * narrow low bands by 2e-4 relative. */
+static void melscale_fbanks(float *fb, int n_freq, double f_min, double f_max, int n_mels,
+                            int sample_rate) {
+    int n_pts = n_mels + 2;
+    float *all_freqs = mallocCheck((size_t)n_freq * sizeof(float));
+    float *f_pts = mallocCheck((size_t)n_pts * sizeof(float));
+    torch_linspace_f32(all_freqs, 0.0f, (float)(sample_rate / 2), n_freq);
+    /* m_min, m_max are Python floats (double); the points are a float32 linspace */
+    torch_linspace_f32(f_pts, (float)(2595.0 * log10(1.0 + f_min / 700.0)),
+                       (float)(2595.0 * log10(1.0 + f_max / 700.0)), n_pts);
+    for (int i = 0; i < n_pts; i++)
+        f_pts[i] = 700.0f * (powf(10.0f, f_pts[i] / 2595.0f) - 1.0f);
+    for (int k = 0; k < n_freq; k++)
+        for (int m = 0; m < n_mels; m++) {
+            float down = (-1.0f * (f_pts[m] - all_freqs[k])) / (f_pts[m + 1] - f_pts[m]);
+            float up = (f_pts[m + 2] - all_freqs[k]) / (f_pts[m + 2] - f_pts[m + 1]);
+            float w = fminf(down, up);
+            fb[(size_t)k * n_mels + m] = w > 0.0f ? w : 0.0f;
+        }
+    free(all_freqs);
+    free(f_pts);
+}
+
+static void build_sparse_filterbank(mel_frontend *fe) {
+    int n_mels = fe->p.n_mels, n_freq = fe->n_freq;
+    fe->fb_start = mallocCheck((size_t)(n_mels + 1) * sizeof(int));
+    fe->fb_first_bin = mallocCheck((size_t)n_mels * sizeof(int));
+    fe->fb_weight = mallocCheck((size_t)n_freq * n_mels * sizeof(float));
+    int nnz = 0;
+    for (int m = 0; m < n_mels; m++) {
+        int first = n_freq, last = -1;
+        for (int k = 0; k < n_freq; k++)
+            if (fe->fb_dense[(size_t)k * n_mels + m] != 0.0f) {
+                if (first == n_freq) first = k;
+                last = k;
+            }
+        fe->fb_start[m] = nnz;
+        fe->fb_first_bin[m] = first < n_freq ? first : 0;
+        for (int k = first; k <= last; k++)
+            fe->fb_weight[nnz++] = fe->fb_dense[(size_t)k * n_mels + m];
+    }
+    fe->fb_start[n_mels] = nnz;
+}
+
+mel_frontend *mel_frontend_create(const feature_params *p) {
+    if (p->power != 2.0f) return adfd_fail("features: only power 2 is supported"), NULL;
+    if (p->n_mels != ADFD_N_MELS || p->chunk_frames != ADFD_CHUNK_FRAMES)
+        return adfd_fail("features: n_mels must be %d and chunk_frames %d", ADFD_N_MELS,
+                         ADFD_CHUNK_FRAMES),
+               NULL;
+    if (p->n_fft < 16 || p->n_fft % 2 || p->win_length < 1 || p->win_length > p->n_fft ||
+        p->hop_length < 1 || p->chunk_hop < 1 || p->sample_rate < 1 || p->f_max <= p->f_min)
+        return adfd_fail("features: invalid parameters (n_fft %d, win_length %d, hop %d)", p->n_fft,
+                         p->win_length, p->hop_length),
+               NULL;
+    mel_frontend *fe = callocCheck(1, sizeof *fe);
+    fe->p = *p;
+    int n_fft = p->n_fft;
+    fe->n_freq = n_fft / 2 + 1;
+    fe->window = callocCheck((size_t)n_fft, sizeof(float));
+    int left = (n_fft - p->win_length) / 2;
+    for (int i = 0; i < p->win_length; i++)
+        fe->window[left + i] =
+            (float)(0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * i / p->win_length));
+    fe->frames = fftwf_malloc((size_t)BATCH * n_fft * sizeof(float));
+    fe->spec = fftwf_malloc((size_t)BATCH * fe->n_freq * sizeof(fftwf_complex));
+    fe->power = fftwf_malloc((size_t)BATCH * fe->n_freq * sizeof(float));
+    ADFD_CHECK(fe->frames && fe->spec && fe->power, "out of memory for FFT buffers");
+    /* input [BATCH][n_fft] frame-major; output [n_freq][BATCH] bin-major (ostride BATCH) */
+    fe->plan = fftwf_plan_many_dft_r2c(1, &n_fft, BATCH, fe->frames, NULL, 1, n_fft, fe->spec, NULL,
+                                       BATCH, 1, FFTW_ESTIMATE);
+    ADFD_CHECK(fe->plan != NULL, "FFTW could not plan a %d-point r2c transform", n_fft);
+    fe->fb_dense = mallocCheck((size_t)fe->n_freq * p->n_mels * sizeof(float));
+    melscale_fbanks(fe->fb_dense, fe->n_freq, p->f_min, p->f_max, p->n_mels, p->sample_rate);
+    build_sparse_filterbank(fe);
+    return fe;
+}
+
+void mel_frontend_free(mel_frontend *fe) {
+    if (!fe) return;
+    fftwf_destroy_plan(fe->plan);
+    fftwf_free(fe->frames);
+    fftwf_free(fe->spec);
+    fftwf_free(fe->power);
+    free(fe->window);
+    free(fe->fb_start);
+    free(fe->fb_first_bin);
+    free(fe->fb_weight);
+    free(fe->fb_dense);
+    free(fe);
+}
+
+const feature_params *mel_frontend_params(const mel_frontend *fe) {
+    return &fe->p;
+}
+
+void mel_frontend_filterbank(const mel_frontend *fe, float *fb) {
+    memcpy(fb, fe->fb_dense, (size_t)fe->n_freq * fe->p.n_mels * sizeof(float));
+}
+
+int64_t mel_frontend_frames(const mel_frontend *fe, int64_t n_samples) {
+    const feature_params *p = &fe->p;
+    int64_t padded = p->center ? n_samples + 2 * (p->n_fft / 2) : n_samples;
+    if (padded < p->n_fft) return 0;
+    return (padded - p->n_fft) / p->hop_length + 1;
+}
+
+/* Index into x[0..n) of position i of the reflect-padded signal (torch "reflect": the edge
+ * sample is not repeated), folded again and again for very short clips. */
+static int64_t reflect_index(int64_t i, int64_t n) {
+    if (n == 1) return 0;
+    int64_t period = 2 * (n - 1);
+    i %= period;
+    if (i < 0) i += period;
+    return i < n ? i : period - i;
+}
+
+/* Copies frame t of the (padded) signal times the window into dst[n_fft]. */
+static void window_frame(const mel_frontend *fe, const float *x, int64_t n, int64_t t, float *dst) {
+    int n_fft = fe->p.n_fft;
+    int64_t start = t * fe->p.hop_length - (fe->p.center ? n_fft / 2 : 0);
+    const float *w = fe->window;
+    if (start >= 0 && start + n_fft <= n) {
+        const float *src = x + start;
+        for (int i = 0; i < n_fft; i++)
+            dst[i] = src[i] * w[i];
+    } else {
+        for (int i = 0; i < n_fft; i++)
+            dst[i] = x[reflect_index(start + i, n)] * w[i];
+    }
+}
+
+/* Writes one mel band of nb frames, in dB when the preset asks for it. */
+static void store_band(const mel_frontend *fe, const float *acc, int nb, float *dst) {
+    if (fe->p.log_db) {
+        for (int t = 0; t < nb; t++)
+            dst[t] = 10.0f * log10f(fmaxf(acc[t], 1e-10f));
+    } else {
+        memcpy(dst, acc, (size_t)nb * sizeof(float));
+    }
+}
+
+void mel_spectrogram(mel_frontend *fe, const float *x, int64_t n, float *mel) {
+    int64_t n_frames = mel_frontend_frames(fe, n);
+    int n_fft = fe->p.n_fft, n_freq = fe->n_freq, n_mels = fe->p.n_mels;
+    float acc[BATCH];
+    for (int64_t t0 = 0; t0 < n_frames; t0 += BATCH) {
+        int nb = n_frames - t0 < BATCH ? (int)(n_frames - t0) : BATCH;
+        for (int b = 0; b < nb; b++)
+            window_frame(fe, x, n, t0 + b, fe->frames + (size_t)b * n_fft);
+        if (nb < BATCH)
+            memset(fe->frames + (size_t)nb * n_fft, 0, (size_t)(BATCH - nb) * n_fft * 4);
+        fftwf_execute(fe->plan);
+        /* spec and power are [n_freq][BATCH] */
+        for (int k = 0; k < n_freq; k++) {
+            const fftwf_complex *s = fe->spec + (size_t)k * BATCH;
+            float *pw = fe->power + (size_t)k * BATCH;
+            for (int b = 0; b < BATCH; b++)
+                pw[b] = s[b][0] * s[b][0] + s[b][1] * s[b][1];
+        }
+        for (int m = 0; m < n_mels; m++) {
+            for (int b = 0; b < BATCH; b++)
+                acc[b] = 0.0f;
+            const float *w = fe->fb_weight + fe->fb_start[m];
+            int n_bins = fe->fb_start[m + 1] - fe->fb_start[m];
+            const float *pw = fe->power + (size_t)fe->fb_first_bin[m] * BATCH;
+            for (int j = 0; j < n_bins; j++, pw += BATCH)
+                for (int b = 0; b < BATCH; b++)
+                    acc[b] += w[j] * pw[b];
+            store_band(fe, acc, nb, mel + (size_t)m * n_frames + t0);
+        }
+    }
+}
+
+/* First and one-past-last sample kept after removing quiet blocks at both ends. */
+static void trim_bounds(const float *x, int64_t n, int block, float trim_db, int64_t *begin,
+                        int64_t *end) {
+    int64_t n_blocks = (n + block - 1) / block;
+    double peak = 0.0;
+    double *energy = mallocCheck((size_t)n_blocks * sizeof *energy);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        int64_t s0 = b * block, s1 = s0 + block < n ? s0 + block : n;
+        double sum = 0.0;
+        for (int64_t i = s0; i < s1; i++)
+            sum += (double)x[i] * x[i];
+        energy[b] = sum / (double)(s1 - s0);
+        if (energy[b] > peak) peak = energy[b];
+    }
+    *begin = 0;
+    *end = n;
+    if (peak > 0.0) {
+        double threshold = peak * pow(10.0, -trim_db / 10.0);
+        int64_t first = 0, last = n_blocks - 1;
+        while (energy[first] < threshold)
+            first++;
+        while (energy[last] < threshold)
+            last--;
+        *begin = first * block;
+        *end = (last + 1) * block < n ? (last + 1) * block : n;
+    }
+    free(energy);
+}
+
+int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **chunks,
+                         int32_t **offsets, int *n_chunks) {
+    const feature_params *p = &fe->p;
+    if (n < 1) return adfd_fail("features: empty clip");
+    int64_t begin = 0, end = n;
+    if (p->trim_silence) trim_bounds(x, n, p->hop_length, p->trim_db, &begin, &end);
+    const float *signal = x + begin;
+    int64_t len = end - begin;
+    float *tiled = NULL;
+    int64_t min_samples =
+        (int64_t)(p->chunk_frames - 1) * p->hop_length + (p->center ? 0 : p->n_fft - p->hop_length);
+    if (p->repeat_pad && len < min_samples) {
+        tiled = mallocCheck((size_t)min_samples * sizeof(float));
+        for (int64_t i = 0; i < min_samples; i++)
+            tiled[i] = signal[i % len];
+        signal = tiled;
+        len = min_samples;
+    }
+    int64_t n_frames = mel_frontend_frames(fe, len);
+    int cf = p->chunk_frames;
+    int64_t padded_frames = n_frames;
+    if (!p->repeat_pad) padded_frames = (n_frames + cf - 1) / cf * cf;
+    if (padded_frames < cf) padded_frames = cf;
+    float *mel = mallocCheck((size_t)p->n_mels * padded_frames * sizeof(float));
+    if (n_frames > 0) {
+        float *unpadded = padded_frames == n_frames
+                              ? mel
+                              : mallocCheck((size_t)p->n_mels * n_frames * sizeof(float));
+        mel_spectrogram(fe, signal, len, unpadded);
+        if (unpadded != mel) {
+            float silence = p->log_db ? -100.0f : 0.0f;
+            for (int m = 0; m < p->n_mels; m++) {
+                float *row = mel + (size_t)m * padded_frames;
+                memcpy(row, unpadded + (size_t)m * n_frames, (size_t)n_frames * sizeof(float));
+                for (int64_t t = n_frames; t < padded_frames; t++)
+                    row[t] = silence;
+            }
+            free(unpadded);
+        }
+    }
+    free(tiled);
+    /* chunk start frames: a regular grid, plus one flush with the end if the grid leaves a tail */
+    int64_t count = (padded_frames - cf) / p->chunk_hop + 1;
+    int64_t last_start = (count - 1) * p->chunk_hop;
+    int tail = last_start + cf < padded_frames;
+    int total = (int)(count + tail);
+    int32_t *off = mallocCheck((size_t)total * sizeof *off);
+    for (int64_t c = 0; c < count; c++)
+        off[c] = (int32_t)(c * p->chunk_hop);
+    if (tail) off[count] = (int32_t)(padded_frames - cf);
+    float *out = mallocCheck((size_t)total * p->n_mels * cf * sizeof(float));
+    for (int c = 0; c < total; c++)
+        for (int m = 0; m < p->n_mels; m++)
+            memcpy(out + ((size_t)c * p->n_mels + m) * cf, mel + (size_t)m * padded_frames + off[c],
+                   (size_t)cf * sizeof(float));
+    free(mel);
+    *chunks = out;
+    *offsets = off;
+    *n_chunks = total;
+    return 0;
+}
