@@ -10,24 +10,25 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "adfd/adam.h"
 #include "adfd/model.h"
 #include "adfd/store.h"
 
 typedef struct {
     int channels;
     double lr;
-    int batch;      /* global batch, independent of the number of ranks */
+    int batch; /* global batch, independent of the number of ranks */
     int max_epochs;
     double dropout;
     uint64_t seed;
-    int patience;       /* early stopping: from epoch 4 on, stop when the last `patience` (3) test
-                           losses are all above the best so far; 0 = off */
+    int patience; /* early stopping: from epoch 4 on, stop when the last `patience` (3) test
+                     losses are all above the best so far; 0 = off */
 } train_config;
 
 typedef struct {
     int epoch; /* 1-based */
     double train_loss, test_loss, test_auc, seconds;
-    int is_best;      /* best test loss so far */
+    int is_best;       /* best test loss so far */
     int stopped_early; /* this epoch triggered the stop */
 } epoch_result;
 
@@ -44,5 +45,42 @@ enum { TRAIN_DONE = 0, TRAIN_PREEMPTED = 3 };
 int train_run(const train_config *cfg, feature_store *store, MPI_Comm comm,
               const char *checkpoint_dir, int resume, epoch_callback cb, void *user,
               cnn_model *best);
+
+/* Where training samples come from: train_run reads a feature_store; tests and benchmarks can
+ * pass rows held in memory. read_rows fills out [n][128][80] with raw features of rows[0..n)
+ * (0 ok, -1 + message). */
+typedef struct {
+    int n_train, n_test;
+    const int64_t *train_rows, *test_rows; /* row ids passed to read_rows; also the dropout key */
+    const int *train_labels, *test_labels; /* 0 bona fide, 1 spoof */
+    int (*read_rows)(void *ctx, const int64_t *rows, int n, float *out);
+    void *ctx;
+    feature_params features;
+    float band_mean[ADFD_N_MELS], band_std[ADFD_N_MELS];
+} train_data;
+
+/* train_run on an explicit data source (same contract). */
+int train_run_data(const train_config *cfg, const train_data *data, MPI_Comm comm,
+                   const char *checkpoint_dir, int resume, epoch_callback cb, void *user,
+                   cnn_model *best);
+
+/* One optimisation step, exposed for the PyTorch reference test and the benchmarks.
+ * A workspace holds one rank's activations for up to `cap` samples and the gradient buffer. */
+typedef struct train_workspace train_workspace;
+train_workspace *train_workspace_create(int cap, int channels);
+void train_workspace_free(train_workspace *w);
+/* After a step: the allreduced gradient [n_params] and this rank's logits [nb][2]. */
+const float *train_workspace_grads(const train_workspace *w);
+const float *train_workspace_logits(const train_workspace *w);
+/* x: this rank's nb band-normalised samples [nb][128][80] with labels and sample ids (the
+ * dropout key), nb <= cap; global_batch: the samples of the step over all ranks of comm.
+ * Updates BatchNorm running statistics, then (adam != NULL) the parameters. Collective over
+ * comm. Returns the summed loss of the global batch. */
+double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *w, const float *x,
+                        const int *labels, const int64_t *sample_ids, int nb, int global_batch,
+                        int epoch, uint64_t dropout_seed, MPI_Comm comm);
+
+/* Chunk-level ROC AUC (Mann-Whitney, ties counted one half); 0.5 when a class is missing. */
+double train_auc(const float *score, const int *label, int n);
 
 #endif
