@@ -1,2 +1,7 @@
 # features / store / prepare (issue 4)
 adfd_unit_test(test_features SOURCES test_features.c LABELS features)
+add_executable(test_store test_store.c)
+target_link_libraries(test_store PRIVATE adfd_core)
+target_include_directories(test_store PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+adfd_mpi_test(test_store test_store 1 LABELS features)
+adfd_mpi_test(test_store test_store 3 LABELS features)

@@ -7,11 +7,14 @@
  *   /clips/split     int32 [C]          /clips/seconds float32 [C]
  *   /speakers/name   fixed string [S]
  *   /normalization/mean, /normalization/std  float32 [128] (train split; 0 and 1 for seed)
+ *   /skipped         fixed string [K] (clips prepare could not read, with --skip-bad)
  *   root attributes: format_version, preset, every feature_params field, sample_rate,
- *   source_meta, source_checksum. */
+ *   source_meta, source_checksum, n_rows, n_clips.
+ * Rows are in clip order (all chunks of clip 0, then clip 1, ...), whatever the rank count. */
 #ifndef ADFD_STORE_H
 #define ADFD_STORE_H
 
+#include <mpi.h>
 #include <stdint.h>
 
 #include "adfd/dataset.h"
@@ -39,10 +42,44 @@ typedef struct {
     int64_t h5_file, h5_features; /* hid_t */
 } feature_store;
 
-/* -1 + message for a missing file, another format version, a damaged layout. */
+/* -1 + message for a missing file, another format version, a damaged layout.
+ * /features is read without an HDF5 chunk cache: a requested row is 40 KB contiguous in its
+ * 1 MiB chunk and is read directly (the OS page cache is the cache), so random row order costs
+ * one 40 KB read per row instead of a 1 MiB chunk, and memory stays bounded. */
 int store_open(feature_store *s, const char *path);
-/* Reads rows[0..n) (any order, repeats allowed) into out [n][128][80], raw features. */
+/* Reads rows[0..n) (any order, repeats allowed) into out [n][128][80], raw features.
+ * The rows are sorted and runs of consecutive rows are read with one call each. */
 int store_read_rows(feature_store *s, const int64_t *rows, int n, float *out);
 void store_close(feature_store *s);
+
+/* Writer, used by `adfd prepare`. Every call is collective over the communicator given to
+ * store_writer_create (every rank calls it, in the same order, with the same shared arguments;
+ * a rank with no rows passes n_runs = 0). HDF5 failures abort all ranks (ADFD_H5_CHECK). */
+typedef struct store_writer store_writer;
+/* Creates PATH (truncated) with the MPI-IO driver; /features, /clip, /offset start with 0 rows
+ * and grow with each append. */
+store_writer *store_writer_create(MPI_Comm comm, const char *path, const feature_params *p,
+                                  const char *source_meta, const char *source_checksum);
+/* Appends round_rows rows (the total over all ranks) after the rows written so far. This rank
+ * contributes n_runs runs: run r is run_rows[r] rows at row run_start[r] of the round
+ * (increasing, not overlapping other ranks' runs); its rows are consecutive in features
+ * [rows][128][80], clip [rows], offset [rows]. One collective write per dataset. */
+void store_writer_append(store_writer *w, int64_t round_rows, int n_runs, const int64_t *run_start,
+                         const int64_t *run_rows, const float *features, const int32_t *clip,
+                         const int32_t *offset);
+/* The small tables, identical on every rank (rank 0 writes them). */
+typedef struct {
+    int n_clips;
+    const char *const *file; /* [n_clips], shorter than ADFD_FILE_MAX */
+    const int32_t *speaker, *label, *split;
+    const float *seconds;
+    int n_speakers;
+    const char *const *speaker_name; /* [n_speakers], shorter than ADFD_SPEAKER_MAX */
+    const float *band_mean, *band_std; /* [128] */
+    int n_skipped;
+    const char *const *skipped; /* [n_skipped] */
+} store_tables;
+/* Writes the tables and attributes, closes the file (the caller renames it afterwards). */
+void store_writer_finish(store_writer *w, const store_tables *t);
 
 #endif
