@@ -180,7 +180,8 @@ int file_fnv1a64_hex(const char *path, char out[17]) {
     unsigned char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
-        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 1099511628211ULL;
     int bad = ferror(fp);
     fclose(fp);
     if (bad) return adfd_fail("%s: read error", path);

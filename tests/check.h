@@ -14,7 +14,7 @@ static int check_count = 0;
         check_count++;                                                                             \
         if (!(cond)) {                                                                             \
             check_failures++;                                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                       \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                        \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fprintf(stderr, "\n");                                                                 \
         }                                                                                          \
@@ -24,7 +24,7 @@ static int check_count = 0;
 #define CHECK_CLOSE(a, b, rtol, atol)                                                              \
     do {                                                                                           \
         double check_a_ = (a), check_b_ = (b);                                                     \
-        CHECK(fabs(check_a_ - check_b_) <= (atol) + (rtol)*fabs(check_b_), "%s = %.9g, %s = %.9g",  \
+        CHECK(fabs(check_a_ - check_b_) <= (atol) + (rtol)*fabs(check_b_), "%s = %.9g, %s = %.9g", \
               #a, check_a_, #b, check_b_);                                                         \
     } while (0)
 

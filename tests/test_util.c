@@ -42,7 +42,8 @@ static void test_fnv(void) {
 
 static void test_rng(void) {
     int idx[1000], seen[1000] = {0};
-    for (int i = 0; i < 1000; i++) idx[i] = i;
+    for (int i = 0; i < 1000; i++)
+        idx[i] = i;
     rng_shuffle_int(idx, 1000, 42, 7);
     int fixed = 0;
     for (int i = 0; i < 1000; i++) {
@@ -50,11 +51,13 @@ static void test_rng(void) {
         fixed += idx[i] == i;
     }
     int perm = 1;
-    for (int i = 0; i < 1000; i++) perm &= seen[i] == 1;
+    for (int i = 0; i < 1000; i++)
+        perm &= seen[i] == 1;
     CHECK(perm, "shuffle must be a permutation");
     CHECK(fixed < 10, "shuffle leaves %d of 1000 in place", fixed);
     double mean = 0;
-    for (int i = 0; i < 100000; i++) mean += rng_uniform(1, 2, (uint64_t)i);
+    for (int i = 0; i < 100000; i++)
+        mean += rng_uniform(1, 2, (uint64_t)i);
     mean /= 100000;
     CHECK_CLOSE(mean, 0.5, 0, 0.005);
     CHECK(rng_hash64(1, 2, 3) == rng_hash64(1, 2, 3), "deterministic");

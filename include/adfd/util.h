@@ -28,18 +28,18 @@ const char *adfd_error(void);
 _Noreturn void adfd_die(const char *file, int line, const char *fmt, ...) ADFD_PRINTF(3, 4);
 #define ADFD_CHECK(cond, ...)                                                                      \
     do {                                                                                           \
-        if (!(cond)) adfd_die(__FILE__, __LINE__, __VA_ARGS__);                                   \
+        if (!(cond)) adfd_die(__FILE__, __LINE__, __VA_ARGS__);                                    \
     } while (0)
 /* For calls returning an MPI error code. */
 #define ADFD_MPI_CHECK(call)                                                                       \
     do {                                                                                           \
         int adfd_mpi_rc_ = (call);                                                                 \
-        if (adfd_mpi_rc_ != 0) adfd_die(__FILE__, __LINE__, "MPI call failed: %s", #call);        \
+        if (adfd_mpi_rc_ != 0) adfd_die(__FILE__, __LINE__, "MPI call failed: %s", #call);         \
     } while (0)
 /* For HDF5 calls returning a negative value on failure (herr_t, hid_t). */
 #define ADFD_H5_CHECK(call)                                                                        \
     do {                                                                                           \
-        if ((call) < 0) adfd_die(__FILE__, __LINE__, "HDF5 call failed: %s", #call);              \
+        if ((call) < 0) adfd_die(__FILE__, __LINE__, "HDF5 call failed: %s", #call);               \
     } while (0)
 
 void *adfd_malloc_check(size_t size, const char *file, int line);
