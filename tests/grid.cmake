@@ -13,3 +13,6 @@ add_test(NAME test_report
   COMMAND ${ADFD_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_report.py $<TARGET_FILE:report_tool>
   WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(test_report PROPERTIES ENVIRONMENT "${ADFD_TEST_ENV}" LABELS "unit;grid")
+foreach(scenario cli groups flip resume)
+  adfd_script_test(test_grid_${scenario} test_grid.py ARGS ${scenario} LABELS grid)
+endforeach()
