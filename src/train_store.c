@@ -10,13 +10,11 @@ static int store_source_read(void *ctx, const int64_t *rows, int n, float *out) 
     return store_read_rows(ctx, rows, n, out);
 }
 
-int train_run(const train_config *cfg, feature_store *store, MPI_Comm comm,
-              const char *checkpoint_dir, int resume, epoch_callback cb, void *user,
-              cnn_model *best) {
-    train_data d;
-    memset(&d, 0, sizeof d);
-    int64_t *rows = mallocCheck((size_t)(store->n_rows > 0 ? store->n_rows : 1) * sizeof(int64_t));
-    int *labels = mallocCheck((size_t)(store->n_rows > 0 ? store->n_rows : 1) * sizeof(int));
+void train_data_from_store(train_data *d, feature_store *store) {
+    memset(d, 0, sizeof *d);
+    size_t n_rows = (size_t)(store->n_rows > 0 ? store->n_rows : 1);
+    int64_t *rows = mallocCheck(n_rows * sizeof(int64_t));
+    int *labels = mallocCheck(n_rows * sizeof(int));
     /* train rows first, then test rows, both in file order */
     int n = 0;
     for (int split = SPLIT_TRAIN; split <= SPLIT_TEST; split++) {
@@ -29,21 +27,33 @@ int train_run(const train_config *cfg, feature_store *store, MPI_Comm comm,
             n++;
         }
         if (split == SPLIT_TRAIN)
-            d.n_train = n - first;
+            d->n_train = n - first;
         else
-            d.n_test = n - first;
+            d->n_test = n - first;
     }
-    d.train_rows = rows;
-    d.train_labels = labels;
-    d.test_rows = rows + d.n_train;
-    d.test_labels = labels + d.n_train;
-    d.read_rows = store_source_read;
-    d.ctx = store;
-    d.features = store->params;
-    memcpy(d.band_mean, store->band_mean, sizeof d.band_mean);
-    memcpy(d.band_std, store->band_std, sizeof d.band_std);
+    d->train_rows = rows;
+    d->train_labels = labels;
+    d->test_rows = rows + d->n_train;
+    d->test_labels = labels + d->n_train;
+    d->read_rows = store_source_read;
+    d->ctx = store;
+    d->features = store->params;
+    memcpy(d->band_mean, store->band_mean, sizeof d->band_mean);
+    memcpy(d->band_std, store->band_std, sizeof d->band_std);
+}
+
+void train_data_free(train_data *d) {
+    free((void *)d->train_rows);
+    free((void *)d->train_labels);
+    memset(d, 0, sizeof *d);
+}
+
+int train_run(const train_config *cfg, feature_store *store, MPI_Comm comm,
+              const char *checkpoint_dir, int resume, epoch_callback cb, void *user,
+              cnn_model *best) {
+    train_data d;
+    train_data_from_store(&d, store);
     int rc = train_run_data(cfg, &d, comm, checkpoint_dir, resume, cb, user, best);
-    free(rows);
-    free(labels);
+    train_data_free(&d);
     return rc;
 }

@@ -59,6 +59,10 @@ typedef struct {
     float band_mean[ADFD_N_MELS], band_std[ADFD_N_MELS];
 } train_data;
 
+/* The store's train rows then test rows (file order), read with store_read_rows. */
+void train_data_from_store(train_data *d, feature_store *store);
+void train_data_free(train_data *d);
+
 /* train_run on an explicit data source (same contract). */
 int train_run_data(const train_config *cfg, const train_data *data, MPI_Comm comm,
                    const char *checkpoint_dir, int resume, epoch_callback cb, void *user,
