@@ -109,8 +109,9 @@ static void write_table(store_writer *w, const char *name, hid_t file_type, hid_
     hid_t space = H5Screate_simple(1, dims, NULL);
     hid_t d = H5Dcreate2(w->file, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     ADFD_CHECK(d >= 0, "cannot create dataset /%s", name);
-    if (w->rank != 0 || n == 0) ADFD_H5_CHECK(H5Sselect_none(space));
-    ADFD_H5_CHECK(H5Dwrite(d, mem_type, space, space, w->collective, buf));
+    if (w->rank != 0) ADFD_H5_CHECK(H5Sselect_none(space));
+    /* an empty dataset has no storage to write to (n is the same on every rank) */
+    if (n > 0) ADFD_H5_CHECK(H5Dwrite(d, mem_type, space, space, w->collective, buf));
     H5Dclose(d);
     H5Sclose(space);
 }

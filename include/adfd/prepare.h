@@ -1,0 +1,45 @@
+/* prepare: the MPI engine of `adfd prepare` — deal the clips to the ranks balanced by duration,
+ * decode them, compute their chunks and write them collectively into one feature file, in clip
+ * order, so that any number of ranks writes the same /features, /clip and /offset.
+ *
+ * The clips are processed in rounds of consecutive clips (about ROUND_SECONDS_PER_RANK of audio
+ * per rank) so that memory does not grow with the data set. In each round:
+ *  1. the round's clips are dealt longest first, each to the rank with the least audio so far
+ *     (ties: lower clip index, lower rank) — the same deal on every rank, from header durations;
+ *  2. each rank decodes its clips in clip order and cuts them into chunks;
+ *  3. the per-clip row counts (-1 = unreadable, skipped) and durations are summed over the
+ *     ranks (every clip has exactly one owner, so the sum is exact), which gives every clip its
+ *     row range and its row in the clip table;
+ *  4. one collective write appends the round's rows (store_writer_append).
+ * Normalisation (default preset): per-clip sums of x and x^2 per band over the clip's rows, in
+ * double, reduced to rank 0 (exact, one owner per clip) and added in clip order there, so the
+ * mean/std do not depend on the rank count. */
+#ifndef ADFD_PREPARE_H
+#define ADFD_PREPARE_H
+
+#include <stdint.h>
+
+#include "adfd/dataset.h"
+#include "adfd/features.h"
+
+typedef struct {
+    feature_params params;
+    const char *tmp_path;          /* the file written (same name on every rank) */
+    int skip_bad;                  /* unreadable clips are skipped and listed instead of fatal */
+    int progress;                  /* rank 0 redraws a progress line on stderr */
+    double round_seconds_per_rank; /* audio per rank per round (memory bound) */
+} prepare_options;
+
+typedef struct {
+    int n_clips;   /* written */
+    int n_skipped; /* unreadable, with skip_bad */
+    int64_t n_rows;
+    double audio_seconds; /* decoded audio of the written clips */
+    double wall_seconds;
+} prepare_summary;
+
+/* Collective over MPI_COMM_WORLD. An unreadable clip without skip_bad removes tmp_path and
+ * aborts every rank with a message naming the clip (adfd_die). */
+void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *summary);
+
+#endif

@@ -1,0 +1,282 @@
+/* prepare: rounds of clips dealt to the ranks by duration, decoded, cut into chunks and written
+ * collectively in clip order (see include/adfd/prepare.h for the scheme). */
+#include "adfd/prepare.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "adfd/audio.h"
+#include "adfd/store.h"
+#include "adfd/util.h"
+
+enum { ROW_VALUES = ADFD_N_MELS * ADFD_CHUNK_FRAMES, BAND_STATS = 2 * ADFD_N_MELS };
+
+/* This rank's rows of the current round, in clip order. */
+typedef struct {
+    float *features; /* [rows][128][80] */
+    int32_t *clip;   /* [rows] global clip index until the round is settled, then table row */
+    int32_t *offset; /* [rows] */
+    int64_t rows, capacity;
+} row_buffer;
+
+static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *offsets, int n,
+                           int32_t clip) {
+    if (b->rows + n > b->capacity) {
+        int64_t cap = b->capacity ? b->capacity : 256;
+        while (cap < b->rows + n)
+            cap *= 2;
+        b->features = realloc(b->features, (size_t)cap * ROW_VALUES * sizeof(float));
+        b->clip = realloc(b->clip, (size_t)cap * sizeof(int32_t));
+        b->offset = realloc(b->offset, (size_t)cap * sizeof(int32_t));
+        ADFD_CHECK(b->features && b->clip && b->offset, "out of memory for %lld feature rows",
+                   (long long)cap);
+        b->capacity = cap;
+    }
+    memcpy(b->features + (size_t)b->rows * ROW_VALUES, chunks,
+           (size_t)n * ROW_VALUES * sizeof(float));
+    for (int i = 0; i < n; i++) {
+        b->clip[b->rows + i] = clip;
+        b->offset[b->rows + i] = offsets[i];
+    }
+    b->rows += n;
+}
+
+static _Noreturn void fatal_clip(const char *tmp_path, const char *message) {
+    unlink(tmp_path); /* nothing half-written is left behind; the other ranks are aborted */
+    adfd_die(__FILE__, __LINE__, "%s (run with --skip-bad to skip unreadable clips)", message);
+}
+
+/* Header durations of every clip, read by rank i % size and summed; -1 marks unreadable. */
+static double *header_durations(const dataset *ds, const prepare_options *o, int rank, int size) {
+    double *dur = callocCheck((size_t)ds->n_clips, sizeof *dur);
+    char path[8192];
+    for (int c = rank; c < ds->n_clips; c += size) {
+        dataset_clip_path(ds, c, path, sizeof path);
+        if (audio_duration_seconds(path, &dur[c]) == 0) continue;
+        if (!o->skip_bad) fatal_clip(o->tmp_path, adfd_error());
+        log_all("adfd prepare: skipping %s\n", adfd_error());
+        dur[c] = -1.0;
+    }
+    ADFD_MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, dur, ds->n_clips, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    return dur;
+}
+
+static const double *sort_durations; /* qsort has no context argument */
+
+static int longest_first(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (sort_durations[x] != sort_durations[y])
+        return sort_durations[x] > sort_durations[y] ? -1 : 1;
+    return x - y;
+}
+
+/* owner[c - c0] for the clips of [c0, c1): longest first to the least loaded rank; -1 for
+ * clips already known to be unreadable. */
+static void deal_round(const double *dur, int c0, int c1, int size, int *owner) {
+    int n = c1 - c0, n_good = 0;
+    int *order = mallocCheck((size_t)n * sizeof *order);
+    double *load = callocCheck((size_t)size, sizeof *load);
+    for (int c = c0; c < c1; c++) {
+        owner[c - c0] = -1;
+        if (dur[c] >= 0) order[n_good++] = c;
+    }
+    sort_durations = dur;
+    qsort(order, (size_t)n_good, sizeof *order, longest_first);
+    for (int i = 0; i < n_good; i++) {
+        int best = 0;
+        for (int r = 1; r < size; r++)
+            if (load[r] < load[best]) best = r;
+        owner[order[i] - c0] = best;
+        load[best] += dur[order[i]];
+    }
+    free(order);
+    free(load);
+}
+
+/* Adds the per-band sums of x and x^2 over one clip's chunks into stats[256] (double). */
+static void add_band_sums(const float *chunks, int n_chunks, double *stats) {
+    for (int c = 0; c < n_chunks; c++)
+        for (int b = 0; b < ADFD_N_MELS; b++) {
+            const float *row = chunks + (size_t)c * ROW_VALUES + (size_t)b * ADFD_CHUNK_FRAMES;
+            double s = 0.0, q = 0.0;
+            for (int t = 0; t < ADFD_CHUNK_FRAMES; t++) {
+                s += row[t];
+                q += (double)row[t] * row[t];
+            }
+            stats[b] += s;
+            stats[ADFD_N_MELS + b] += q;
+        }
+}
+
+static void print_progress(int done, int total, double audio_seconds, double elapsed) {
+    double rate = elapsed > 0 ? audio_seconds / elapsed : 0.0;
+    double eta = done > 0 ? elapsed * (total - done) / done : 0.0;
+    fprintf(stderr, "\radfd prepare: %d/%d clips, %.2f h of audio, %.2f audio-h/s, ETA %d:%02d   ",
+            done, total, audio_seconds / 3600.0, rate / 3600.0, (int)eta / 60, (int)eta % 60);
+    fflush(stderr);
+}
+
+void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *summary) {
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    double t_start = adfd_seconds();
+    char checksum[17] = "";
+    if (rank == 0 && file_fnv1a64_hex(ds->source_path, checksum) != 0)
+        adfd_die(__FILE__, __LINE__, "%s", adfd_error());
+    ADFD_MPI_CHECK(MPI_Bcast(checksum, sizeof checksum, MPI_CHAR, 0, MPI_COMM_WORLD));
+    store_writer *w =
+        store_writer_create(MPI_COMM_WORLD, o->tmp_path, &o->params, ds->source_path, checksum);
+    mel_frontend *fe = mel_frontend_create(&o->params);
+    ADFD_CHECK(fe != NULL, "%s", adfd_error());
+    double *dur = header_durations(ds, o, rank, size);
+    int normalise = o->params.log_db; /* the seed preset is fed raw (mean 0, std 1) */
+
+    int n = ds->n_clips;
+    int64_t *rows_of = mallocCheck((size_t)n * sizeof *rows_of); /* -1: skipped */
+    double *seconds_of = callocCheck((size_t)n, sizeof *seconds_of);
+    int *owner = mallocCheck((size_t)n * sizeof *owner);
+    int32_t *table_row = mallocCheck((size_t)n * sizeof *table_row);
+    double totals[BAND_STATS] = {0}, train_values = 0.0;
+    row_buffer buf = {0};
+    int n_good = 0;
+    int64_t rows_written = 0;
+    double audio_done = 0.0;
+    char path[8192];
+    for (int c0 = 0, c1; c0 < n; c0 = c1) {
+        double budget = o->round_seconds_per_rank * size, sum = 0.0;
+        for (c1 = c0; c1 < n && (c1 == c0 || sum < budget); c1++)
+            sum += dur[c1] > 0 ? dur[c1] : 0;
+        int k = c1 - c0;
+        deal_round(dur, c0, c1, size, owner);
+        double *stats = normalise ? callocCheck((size_t)k * BAND_STATS, sizeof(double)) : NULL;
+        buf.rows = 0;
+        for (int c = c0; c < c1; c++) {
+            rows_of[c] = 0;
+            if (owner[c - c0] != rank) continue;
+            dataset_clip_path(ds, c, path, sizeof path);
+            float *x = NULL, *chunks = NULL;
+            int32_t *offsets = NULL;
+            int64_t n_samples = 0;
+            int n_chunks = 0;
+            if (audio_load(path, &x, &n_samples) != 0 ||
+                features_clip_chunks(fe, x, n_samples, &chunks, &offsets, &n_chunks) != 0) {
+                if (!o->skip_bad) fatal_clip(o->tmp_path, adfd_error());
+                log_all("adfd prepare: skipping %s\n", adfd_error());
+                rows_of[c] = -1;
+            } else {
+                rows_of[c] = n_chunks;
+                seconds_of[c] = (double)n_samples / ADFD_SAMPLE_RATE;
+                row_buffer_add(&buf, chunks, offsets, n_chunks, c);
+                if (stats && ds->clips[c].split == SPLIT_TRAIN)
+                    add_band_sums(chunks, n_chunks, stats + (size_t)(c - c0) * BAND_STATS);
+            }
+            free(x);
+            free(chunks);
+            free(offsets);
+        }
+        /* settle the round: every clip has one owner, so these sums are exact */
+        ADFD_MPI_CHECK(
+            MPI_Allreduce(MPI_IN_PLACE, rows_of + c0, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
+        ADFD_MPI_CHECK(
+            MPI_Allreduce(MPI_IN_PLACE, seconds_of + c0, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        int64_t *run_start = mallocCheck((size_t)k * sizeof *run_start);
+        int64_t *run_rows = mallocCheck((size_t)k * sizeof *run_rows);
+        int n_runs = 0;
+        int64_t round_rows = 0, local = 0;
+        for (int c = c0; c < c1; c++) {
+            if (owner[c - c0] < 0) rows_of[c] = -1; /* unreadable header */
+            if (rows_of[c] < 0) continue;
+            table_row[c] = n_good++;
+            audio_done += seconds_of[c];
+            if (owner[c - c0] == rank && rows_of[c] > 0) {
+                run_start[n_runs] = round_rows;
+                run_rows[n_runs++] = rows_of[c];
+                for (int64_t r = 0; r < rows_of[c]; r++)
+                    buf.clip[local + r] = table_row[c];
+                local += rows_of[c];
+            }
+            if (normalise && ds->clips[c].split == SPLIT_TRAIN)
+                train_values += (double)rows_of[c] * ADFD_CHUNK_FRAMES;
+            round_rows += rows_of[c];
+        }
+        store_writer_append(w, round_rows, n_runs, run_start, run_rows, buf.features, buf.clip,
+                            buf.offset);
+        rows_written += round_rows;
+        if (stats) {
+            ADFD_MPI_CHECK(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : stats, stats, k * BAND_STATS,
+                                      MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
+            if (rank == 0)
+                for (int i = 0; i < k; i++)
+                    for (int j = 0; j < BAND_STATS; j++)
+                        totals[j] += stats[(size_t)i * BAND_STATS + j];
+            free(stats);
+        }
+        free(run_start);
+        free(run_rows);
+        if (o->progress && rank == 0) print_progress(c1, n, audio_done, adfd_seconds() - t_start);
+    }
+    if (o->progress && rank == 0) fprintf(stderr, "\n");
+
+    /* the clip table, speakers, normalisation and skipped list; identical on every rank */
+    float mean[ADFD_N_MELS], stdev[ADFD_N_MELS];
+    for (int b = 0; b < ADFD_N_MELS; b++) {
+        mean[b] = 0.0f;
+        stdev[b] = 1.0f;
+        if (normalise && train_values > 0) {
+            double m = totals[b] / train_values;
+            double var = totals[ADFD_N_MELS + b] / train_values - m * m;
+            mean[b] = (float)m;
+            /* a constant band is left unscaled rather than divided by ~0 */
+            stdev[b] = var > 1e-12 ? (float)sqrt(var) : 1.0f;
+        }
+    }
+    if (normalise && train_values == 0)
+        log0("adfd prepare: warning: no train rows; normalisation left at mean 0, std 1\n");
+    ADFD_MPI_CHECK(MPI_Bcast(mean, ADFD_N_MELS, MPI_FLOAT, 0, MPI_COMM_WORLD));
+    ADFD_MPI_CHECK(MPI_Bcast(stdev, ADFD_N_MELS, MPI_FLOAT, 0, MPI_COMM_WORLD));
+    const char **files = mallocCheck((size_t)n * sizeof *files);
+    const char **skipped = mallocCheck((size_t)n * sizeof *skipped);
+    int32_t *speaker = mallocCheck((size_t)n * sizeof *speaker);
+    int32_t *label = mallocCheck((size_t)n * sizeof *label);
+    int32_t *split = mallocCheck((size_t)n * sizeof *split);
+    float *seconds = mallocCheck((size_t)n * sizeof *seconds);
+    int n_skipped = 0;
+    for (int c = 0; c < n; c++) {
+        if (rows_of[c] < 0) {
+            skipped[n_skipped++] = ds->clips[c].file;
+            continue;
+        }
+        int t = table_row[c];
+        files[t] = ds->clips[c].file;
+        speaker[t] = ds->clips[c].speaker;
+        label[t] = ds->clips[c].label;
+        split[t] = ds->clips[c].split;
+        seconds[t] = (float)seconds_of[c];
+    }
+    store_tables tables = {n_good, files,   speaker,        label,
+                           split,  seconds, ds->n_speakers, (const char *const *)ds->speakers,
+                           mean,   stdev,   n_skipped,      skipped};
+    store_writer_finish(w, &tables);
+    *summary =
+        (prepare_summary){n_good, n_skipped, rows_written, audio_done, adfd_seconds() - t_start};
+    free(files);
+    free(skipped);
+    free(speaker);
+    free(label);
+    free(split);
+    free(seconds);
+    free(buf.features);
+    free(buf.clip);
+    free(buf.offset);
+    free(rows_of);
+    free(seconds_of);
+    free(owner);
+    free(table_row);
+    free(dur);
+    mel_frontend_free(fe);
+}
