@@ -111,8 +111,8 @@ def main(argv):
     torch.set_num_threads(1)
     if argv[0] == "--bench":
         model, hop, path = Model(argv[1]), int(argv[2]), argv[3]
-        x = read_wav16(path)
         t0 = time.perf_counter()
+        x = read_wav16(path)
         chunks, offsets, _ = model.windows(x, hop)
         model.scores(chunks)
         seconds = time.perf_counter() - t0

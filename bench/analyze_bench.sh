@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Scores a one-hour recording with `adfd analyze` (1 process, 1 BLAS thread) and with the same
+# pipeline in PyTorch + torchaudio (tests/analyze_torch_ref.py, torch.set_num_threads(1)), for a
+# seed-preset and a default-preset model, and prints audio-seconds per second per core and the
+# ratio. Both timings include reading the WAV file; adfd's also includes loading the model.
+#   analyze_bench.sh ADFD MAKE_MODEL PYTHON SOURCE_DIR [CHANNELS]
+# The recording: the clips of $ADFD_BENCH_CORPUS (a folder of WAV files, e.g. the demo corpus)
+# concatenated up to one hour, or else one minute of synthetic speech-like audio repeated.
+set -euo pipefail
+adfd=$1 make_model=$2 py=$3 src=$4 channels=${5:-8}
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+work=bench_analyze
+mkdir -p "$work" && cd "$work"
+
+if [ ! -f hour.wav ]; then
+    if [ -n "${ADFD_BENCH_CORPUS:-}" ] && [ -d "$ADFD_BENCH_CORPUS" ]; then
+        "$py" - "$ADFD_BENCH_CORPUS" <<'PY'
+import glob, sys, wave
+clips = sorted(glob.glob(sys.argv[1] + "/*.wav"))
+total, out = 0, wave.open("hour.wav", "wb")
+out.setnchannels(1); out.setsampwidth(2); out.setframerate(16000)
+while total < 3600 * 16000:
+    for c in clips:
+        with wave.open(c) as w:
+            frames = w.readframes(w.getnframes())
+        out.writeframes(frames); total += len(frames) // 2
+        if total >= 3600 * 16000: break
+out.close()
+PY
+    else
+        "$py" - <<'PY'
+import wave, numpy as np
+rng = np.random.default_rng(1)
+t = np.arange(60 * 16000) / 16000
+f0 = 140 + 40 * np.sin(2 * np.pi * 0.3 * t)
+voiced = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / 16000) / k for k in range(1, 12))
+env = np.clip(np.sin(2 * np.pi * 2.7 * t) + 0.3 * np.sin(2 * np.pi * 0.41 * t), 0, None)
+x = 0.2 * env * voiced / 3 + 0.01 * rng.standard_normal(len(t))
+with wave.open("minute.wav", "wb") as w:
+    w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)
+    w.writeframes(np.clip(x * 32767, -32768, 32767).astype("<i2").tobytes())
+PY
+        sox minute.wav hour.wav repeat 59
+        rm -f minute.wav
+    fi
+fi
+seconds=$(soxi -D hour.wav)
+echo "recording: $seconds s of audio, $channels-channel models, hop 0.5 s, 1 core"
+
+for preset in seed default; do
+    "$make_model" "$preset.h5" "$preset" "$channels" 1 0.5
+    t0=$(date +%s.%N)
+    "$adfd" analyze --model "$preset.h5" --json hour.wav >"adfd_$preset.json"
+    t1=$(date +%s.%N)
+    theirs=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \
+        "$py" "$src/tests/analyze_torch_ref.py" --bench "$preset.h5" 40 hour.wav 2>/dev/null)
+    ref=${theirs%% *}
+    awk -v p="$preset" -v s="$seconds" -v t0="$t0" -v t1="$t1" -v ref="$ref" 'BEGIN {
+        ours = s / (t1 - t0)
+        printf "%-8s adfd analyze: %8.0f audio-s/s (%.2f s)   torch+torchaudio: %8.0f audio-s/s   ratio %.1fx\n",
+               p, ours, t1 - t0, ref, ours / ref }'
+done
