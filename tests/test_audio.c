@@ -228,7 +228,7 @@ static void test_write_wav16(void) {
         CHECK(fmt[0] == 1 && fmt[2] == 1, "PCM mono");
         CHECK(le32(fmt + 4) == 22050, "rate %u", le32(fmt + 4));
         CHECK(fmt[14] == 16, "%d bits", fmt[14]);
-        CHECK(data_size == 2 * n, "data bytes %u", data_size);
+        CHECK(data_size == 2u * (uint32_t)n, "data bytes %u", data_size);
         for (int i = 0; i < n && data_size == 2 * (uint32_t)n; i++) {
             int16_t v = (int16_t)(data[2 * i] | data[2 * i + 1] << 8);
             CHECK(v == want[i], "sample %d = %d, want %d", i, v, want[i]);
