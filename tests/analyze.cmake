@@ -8,3 +8,5 @@ adfd_script_test(test_analyze_cli test_analyze_cli.sh
   ARGS $<TARGET_FILE:analyze_make_model> LABELS analyze)
 adfd_script_test(test_analyze_torch test_analyze_torch.py
   ARGS $<TARGET_FILE:analyze_make_model> LABELS analyze)
+adfd_script_test(test_analyze_eval test_analyze_eval.py
+  ARGS $<TARGET_FILE:analyze_make_model> LABELS analyze)
