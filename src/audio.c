@@ -155,18 +155,27 @@ static int audio_input_open(audio_input *in, const char *path) {
     return 0;
 }
 
-/* Reads every frame and averages the channels: mono[i] = mean over c of frame[i][c]. */
+/* Reads every frame and averages the channels: mono[i] = mean over c of frame[i][c]. The buffer
+ * grows as frames arrive rather than trusting the header's frame count, so a corrupt header
+ * claiming 2^40 frames is reported as a bad file instead of exhausting memory. */
 static int decode_mono(audio_input *in, const char *name, float **mono_out, int64_t *n_out) {
     int channels = in->info.channels;
     int64_t expected = in->info.frames;
-    float *mono = mallocCheck((size_t)expected * sizeof(float));
     enum { BLOCK_FRAMES = 4096 };
+    int64_t capacity = expected < (1 << 22) ? expected : (1 << 22);
+    float *mono = mallocCheck((size_t)capacity * sizeof(float));
     float *block = mallocCheck((size_t)BLOCK_FRAMES * (size_t)channels * sizeof(float));
     int64_t done = 0;
     while (done < expected) {
         sf_count_t want = expected - done < BLOCK_FRAMES ? expected - done : BLOCK_FRAMES;
         sf_count_t got = sf_readf_float(in->sf, block, want);
         if (got <= 0) break;
+        if (done + got > capacity) {
+            capacity = 2 * capacity < expected ? 2 * capacity : expected;
+            float *grown = realloc(mono, (size_t)capacity * sizeof(float));
+            if (!grown) adfd_die(__FILE__, __LINE__, "%s: out of memory decoding", name);
+            mono = grown;
+        }
         for (sf_count_t i = 0; i < got; i++) {
             float sum = 0.0f;
             for (int c = 0; c < channels; c++)
@@ -176,10 +185,13 @@ static int decode_mono(audio_input *in, const char *name, float **mono_out, int6
         done += got;
     }
     free(block);
-    if (done < expected || sf_error(in->sf) != SF_ERR_NO_ERROR) {
+    int decoder_error = sf_error(in->sf);
+    if (done < expected || decoder_error != SF_ERR_NO_ERROR) {
         free(mono);
-        return adfd_fail("%s: truncated or corrupt audio: decoded %lld of %lld frames (%s)", name,
-                         (long long)done, (long long)expected, sf_strerror(in->sf));
+        return adfd_fail("%s: truncated or corrupt audio: decoded %lld of the %lld frames the "
+                         "header announces%s%s",
+                         name, (long long)done, (long long)expected, decoder_error ? ": " : "",
+                         decoder_error ? sf_strerror(in->sf) : "");
     }
     *mono_out = mono;
     *n_out = done;

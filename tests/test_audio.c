@@ -187,6 +187,24 @@ static void test_bad_files(void) {
     sh("head -c $(( $(stat -c %s " DIR "/s16.flac) / 2 )) " DIR "/s16.flac > " DIR "/cut.flac");
     sh("echo 'file,speaker,label' > " DIR "/text.wav");
     sh("sox -r 16000 -n " DIR "/zero.wav trim 0 0");
+    /* A FLAC header announcing 2^35 samples (STREAMINFO's 36-bit count, bytes 18..25) over 8000
+     * real ones: an error, not a 128 GiB allocation. */
+    FILE *fp = fopen(DIR "/s16.flac", "rb");
+    unsigned char flac[65536];
+    size_t size = fp ? fread(flac, 1, sizeof flac, fp) : 0;
+    if (fp) fclose(fp);
+    CHECK(size > 26 && !memcmp(flac, "fLaC", 4), "flac fixture");
+    uint64_t fields = 0;
+    for (int i = 18; i < 26; i++)
+        fields = fields << 8 | flac[i];
+    CHECK((fields & ((1ull << 36) - 1)) == 8000, "STREAMINFO total samples");
+    fields = (fields & ~((1ull << 36) - 1)) | (1ull << 35);
+    for (int i = 25; i >= 18; i--, fields >>= 8)
+        flac[i] = (unsigned char)(fields & 0xFF);
+    fp = fopen(DIR "/huge.flac", "wb");
+    if (fp) fwrite(flac, 1, size, fp), fclose(fp);
+    expect_load_error(DIR "/huge.flac", DIR
+                      "/huge.flac: truncated or corrupt audio: decoded 8000 of the 34359738368");
     expect_load_error(DIR "/empty.wav", DIR "/empty.wav: empty file");
     expect_load_error(DIR "/cut.wav", DIR "/cut.wav: truncated file");
     expect_load_error(DIR "/cut_header.wav", DIR "/cut_header.wav: not a readable audio file");
