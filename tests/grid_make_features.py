@@ -2,7 +2,9 @@
 tests: 8 speakers x 8 clips (4 spoof, 4 bona fide) x 2 chunks of [128,80]; speakers 0-4 train,
 5-6 test, 7 holdout. Spoof chunks carry a weak high-band pattern in noise, so a 1-2 channel CNN
 learns something in a few epochs but not perfectly.
-Usage: grid_make_features.py OUT.h5 [--flip-holdout]   (--flip-holdout swaps the held-out labels)"""
+Usage: grid_make_features.py OUT.h5 [--flip-holdout] [--size SPEAKERS CLIPS CHUNKS]
+(--flip-holdout swaps the held-out labels; --size makes a bigger file for bench/grid: the last
+speaker is held out, the two before it are the test split)."""
 import sys
 import h5py
 import numpy as np
@@ -11,7 +13,10 @@ out = sys.argv[1]
 flip = "--flip-holdout" in sys.argv[2:]
 rng = np.random.default_rng(6)
 n_speakers, clips_per_speaker, chunks_per_clip = 8, 8, 2
-split_of_speaker = [0, 0, 0, 0, 0, 1, 1, 2]
+if "--size" in sys.argv:
+    i = sys.argv.index("--size")
+    n_speakers, clips_per_speaker, chunks_per_clip = map(int, sys.argv[i + 1:i + 4])
+split_of_speaker = [0] * (n_speakers - 3) + [1, 1, 2]
 files, speakers, labels, splits, seconds = [], [], [], [], []
 features, row_clip, row_offset = [], [], []
 pattern = np.zeros((128, 80), np.float32)
