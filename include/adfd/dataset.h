@@ -41,7 +41,8 @@ typedef struct {
  * Errors (-1 + adfd_fail) name the file and line. Columns may come in any order; extra columns
  * are ignored; blank lines are skipped; a UTF-8 byte-order mark is allowed. */
 int dataset_load_meta(dataset *ds, const char *data_dir);
-/* ASVspoof 2019 LA protocol "SPEAKER FILE - SYSTEM KEY"; audio in AUDIO_DIR/flac/FILE.flac. */
+/* ASVspoof 2019 LA protocol "SPEAKER FILE - SYSTEM KEY"; audio in AUDIO_DIR/flac/FILE.flac.
+ * Both loaders leave *ds empty on failure (dataset_free on it is harmless). */
 int dataset_load_protocol(dataset *ds, const char *protocol_path, const char *audio_dir);
 /* Reads split.csv (file,speaker,label,split) and sets clip.split; every clip must be listed with
  * the same speaker and label, and every listed file must be a clip of the data set. On failure
