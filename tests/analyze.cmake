@@ -10,3 +10,5 @@ adfd_script_test(test_analyze_torch test_analyze_torch.py
   ARGS $<TARGET_FILE:analyze_make_model> LABELS analyze)
 adfd_script_test(test_analyze_eval test_analyze_eval.py
   ARGS $<TARGET_FILE:analyze_make_model> LABELS analyze)
+adfd_script_test(test_analyze_corpus test_analyze_corpus.py LABELS analyze corpus)
+set_tests_properties(test_analyze_corpus PROPERTIES TIMEOUT 900 PROCESSORS 2)
