@@ -57,7 +57,8 @@ def make_data(folder):
     for speaker, n in SPEAKERS.items():
         for j in range(n):
             ext, rate, channels, opts = FORMATS[k % len(FORMATS)]
-            name = f"clip {k},{j}.{ext}" if k % 7 == 0 else f"{k}.{ext}"
+            name = (f"clip {k},{j}.{ext}" if k % 7 == 0 else  # a comma: quoted in split.csv
+                    f"Zoë's clip {k}.{ext}" if k % 7 == 3 else f"{k}.{ext}")  # UTF-8 file name
             sox(os.path.join(folder, name), rate, channels, 0.1 + 0.01 * (k % 5), opts)
             rows.append([name, speaker, "spoof" if j % 2 == 0 else "bona-fide"])
             k += 1
