@@ -495,6 +495,10 @@ int cmd_analyze(int argc, char **argv) {
         for (int i = 0; i < inputs.n; i++)
             failed += analyze_input(&run, i) != 0;
         if (opt.json) printf("\n  ],\n  \"failed\": %d\n}\n", failed);
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            fprintf(stderr, "adfd analyze: cannot write the results to standard output\n");
+            failed++;
+        }
         if (failed) fprintf(stderr, "adfd analyze: %d of %d files failed\n", failed, inputs.n);
         status = failed ? ADFD_EXIT_FAILURE : ADFD_EXIT_OK;
     }

@@ -105,6 +105,23 @@ assert doc["files"][0]["windows"][-1]["end"] == 2.5
 print("ok: JSON of a run with a bad file")
 EOF
 
+# --- --hop rounding, --aggregate, --top 0 ---
+expect 0 "--hop 0.33 --aggregate max --top 0" -- "$ADFD" analyze --model m.h5 --json --hop 0.33 --aggregate max --top 0 a.wav
+expect_err "rounded to 26 frames"
+"$py" -c "
+import json; d = json.load(open('out.txt')); f = d['files'][0]
+assert d['hop_seconds'] == 0.325 and d['aggregate'] == 'max' and f['top'] == [], d
+# 2.5 s: 201 frames, zero-padded to 240; starts every 26 frames, then one flush with the end
+assert [w['offset_frames'] for w in f['windows']] == [0, 26, 52, 78, 104, 130, 156, 160], f['windows']
+assert abs(f['clip_score'] - max(w['score'] for w in f['windows'])) < 1e-7
+print('ok: hop rounded to frames, max aggregate, no top list')" || fail=1
+
+# --- one process only ---
+if [ -n "${ADFD_MPIEXEC:-}" ]; then
+    expect 2 "under mpiexec -n 2" -- "$ADFD_MPIEXEC" -n 2 --oversubscribe "$ADFD" analyze --model m.h5 a.wav
+    expect_err "one process"
+fi
+
 # --- a clip shorter than one window: scored, padded, and said so ---
 expect 0 "short clip" -- "$ADFD" analyze --model m.h5 short.wav
 expect_out "shorter than one window"

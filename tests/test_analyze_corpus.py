@@ -10,7 +10,7 @@ chosen, the real one cut to whole seconds (L) and the fake appended. Then:
  - (seed preset, no trimming) every window entirely inside the real half has the score of the
    real clip's own window at the same time, and every window entirely inside the fake half has the
    score of the fake clip's window at (start - L): the timeline is placed exactly.
-Argument: the source folder's data/make_corpus.sh is found through $ADFD_SOURCE_DIR."""
+data/make_corpus.sh and models/demo.h5 are found through $ADFD_SOURCE_DIR."""
 import csv
 import json
 import os
