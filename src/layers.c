@@ -10,8 +10,11 @@
 #include "adfd/util.h"
 
 #define LANES 8
-#define MAX_ROW 1024 /* widest conv output row the fused kernels accept */
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* -std=c11 turns off multiply-add contraction; the kernels want FMA instructions */
+#pragma GCC optimize("fp-contract=fast")
+#endif
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
@@ -289,33 +292,91 @@ double softmax_xent_forward_backward(float *dlogits, float *probs, const float *
 
 /* ---------------- fused conv -> BN -> ReLU -> MaxPool -> Dropout ---------------- */
 
+/* The fused kernels work in the pooled grid: a sample's input is split into its even and odd
+ * columns (zero padded to RS), so the four convolution outputs of pooling window (pi, j) are
+ * unit-stride vectors over j, and pooling, BatchNorm, ReLU, dropout and the weight gradient are
+ * element-wise over j: everything vectorises, nothing of size C*(H-2)*(W-2) is stored. */
+#define MAX_H 256
+#define MAX_L 64           /* pooled row padded to a multiple of 8 */
+#define MAX_RS (MAX_L + 8) /* de-interleaved input row (one extra vector for the j+1 tap) */
+
+typedef struct {
+    int PH, PW, L, RS;
+} pool_geometry;
+
+static pool_geometry pool_geometry_of(int H, int W) {
+    pool_geometry g;
+    ADFD_CHECK(H >= 4 && W >= 4 && H % 2 == 0 && W % 2 == 0 && H <= MAX_H,
+               "fused conv block needs even H, W in [4,%d] (got %dx%d)", MAX_H, H, W);
+    g.PH = (H - 2) / 2;
+    g.PW = (W - 2) / 2;
+    g.L = (g.PW + 7) / 8 * 8;
+    g.RS = g.L + 8;
+    ADFD_CHECK(g.L <= MAX_L, "fused conv block: width %d too large", W);
+    return g;
+}
+
+/* xe, xo [H][RS]: the even and the odd columns of one sample x [H][W], zero padded */
+static void deinterleave(float *xe, float *xo, const float *x, int H, int W, int RS) {
+    for (int r = 0; r < H; r++)
+        for (int q = 0; q < RS; q++) {
+            xe[r * RS + q] = 2 * q < W ? x[r * W + 2 * q] : 0.0f;
+            xo[r * RS + q] = 2 * q + 1 < W ? x[r * W + 2 * q + 1] : 0.0f;
+        }
+}
+
+/* y[s][j], s = 2*dr + dc: the conv output at (2*pi + dr, 2*j + dc), lanes j < L */
+static inline void conv_quad(float y[4][MAX_L], const float *xe, const float *xo, int RS, int pi,
+                             const float *w, float bias, int L) {
+    for (int j = 0; j < L; j++) {
+        float a00 = bias, a01 = bias, a10 = bias, a11 = bias;
+        for (int di = 0; di < 3; di++) {
+            const float *E = xe + (2 * pi + di) * RS, *O = xo + (2 * pi + di) * RS;
+            const float *E1 = E + RS, *O1 = O + RS;
+            float w0 = w[3 * di], w1 = w[3 * di + 1], w2 = w[3 * di + 2];
+            a00 += w0 * E[j] + w1 * O[j] + w2 * E[j + 1];
+            a01 += w0 * O[j] + w1 * E[j + 1] + w2 * O[j + 1];
+            a10 += w0 * E1[j] + w1 * O1[j] + w2 * E1[j + 1];
+            a11 += w0 * O1[j] + w1 * E1[j + 1] + w2 * O1[j + 1];
+        }
+        y[0][j] = a00;
+        y[1][j] = a01;
+        y[2][j] = a10;
+        y[3][j] = a11;
+    }
+}
+
 HOT void conv_bn_sums(double *sums, const float *inp, const float *weight, const float *bias, int B,
                       int C, int H, int W) {
-    int OH = H - 2, OW = W - 2;
-    ADFD_CHECK(OW <= MAX_ROW, "conv row of %d values is wider than %d", OW, MAX_ROW);
-    float row[MAX_ROW];
-    for (int c = 0; c < C; c++) {
-        double s = 0.0, ss = 0.0;
-        for (int b = 0; b < B; b++)
-            for (int i = 0; i < OH; i++) {
-                conv_row(row, inp + (size_t)b * H * W + (size_t)i * W, weight + 9 * c, bias[c], W,
-                         OW);
-                float rs[LANES] = {0}, rss[LANES] = {0};
-                int j = 0;
-                for (; j + LANES <= OW; j += LANES)
-                    for (int l = 0; l < LANES; l++) {
-                        rs[l] += row[j + l];
-                        rss[l] += row[j + l] * row[j + l];
-                    }
-                for (; j < OW; j++) {
-                    rs[0] += row[j];
-                    rss[0] += row[j] * row[j];
+    pool_geometry g = pool_geometry_of(H, W);
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L], valid[MAX_L];
+    for (int j = 0; j < g.L; j++)
+        valid[j] = j < g.PW ? 1.0f : 0.0f;
+    for (int c = 0; c < 2 * C; c++)
+        sums[c] = 0.0;
+    for (int b = 0; b < B; b++) {
+        deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
+        for (int c = 0; c < C; c++) {
+            /* float lanes over one plane (63 rows), then double across planes */
+            float s[MAX_L] = {0}, ss[MAX_L] = {0};
+            for (int pi = 0; pi < g.PH; pi++) {
+                conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
+                for (int j = 0; j < g.L; j++) {
+                    float v = valid[j];
+                    s[j] += (y[0][j] + y[1][j] + y[2][j] + y[3][j]) * v;
+                    ss[j] += (y[0][j] * y[0][j] + y[1][j] * y[1][j] + y[2][j] * y[2][j] +
+                              y[3][j] * y[3][j]) *
+                             v;
                 }
-                s += lanes_sum(rs);
-                ss += lanes_sum(rss);
             }
-        sums[c] = s;
-        sums[C + c] = ss;
+            double ps = 0.0, pss = 0.0;
+            for (int j = 0; j < g.L; j++) {
+                ps += s[j];
+                pss += ss[j];
+            }
+            sums[c] += ps;
+            sums[C + c] += pss;
+        }
     }
 }
 
@@ -323,40 +384,45 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
                               const float *weight, const float *bias, const float *mean,
                               const float *invstd, const float *gamma, const float *beta,
                               const float *mask, int B, int C, int H, int W) {
-    int OW = W - 2, PH = (H - 2) / 2, PW = (W - 2) / 2;
-    ADFD_CHECK(OW <= MAX_ROW, "conv row of %d values is wider than %d", OW, MAX_ROW);
-    float y0[MAX_ROW], y1[MAX_ROW], z0[MAX_ROW], z1[MAX_ROW];
-    for (int b = 0; b < B; b++)
+    pool_geometry g = pool_geometry_of(H, W);
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L];
+    float zbest[MAX_L], ybest[MAX_L], kbest[MAX_L]; /* kbest: window index 0..3 */
+    for (int b = 0; b < B; b++) {
+        deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
         for (int c = 0; c < C; c++) {
             /* bn(y) = y * scale + shift: the normalisation folded into one multiply-add */
             float scale = gamma[c] * invstd[c], shift = beta[c] - mean[c] * scale;
-            size_t plane = ((size_t)b * C + c) * PH * PW;
-            const float *m = mask ? mask + plane : NULL;
-            for (int pi = 0; pi < PH; pi++) {
-                const float *x = inp + (size_t)b * H * W + (size_t)(2 * pi) * W;
-                conv_row(y0, x, weight + 9 * c, bias[c], W, OW);
-                conv_row(y1, x + W, weight + 9 * c, bias[c], W, OW);
-                for (int j = 0; j < OW; j++) {
-                    z0[j] = y0[j] * scale + shift;
-                    z1[j] = y1[j] * scale + shift;
+            size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
+            for (int pi = 0; pi < g.PH; pi++) {
+                conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
+                for (int j = 0; j < g.L; j++) {
+                    /* first maximum in row-major window order, as PyTorch (strict >) */
+                    float z0 = y[0][j] * scale + shift, z1 = y[1][j] * scale + shift;
+                    float z2 = y[2][j] * scale + shift, z3 = y[3][j] * scale + shift;
+                    float k01 = z1 > z0 ? 1.0f : 0.0f, k23 = z3 > z2 ? 3.0f : 2.0f;
+                    float zb01 = z1 > z0 ? z1 : z0, zb23 = z3 > z2 ? z3 : z2;
+                    float yb01 = z1 > z0 ? y[1][j] : y[0][j], yb23 = z3 > z2 ? y[3][j] : y[2][j];
+                    zbest[j] = zb23 > zb01 ? zb23 : zb01;
+                    ybest[j] = zb23 > zb01 ? yb23 : yb01;
+                    kbest[j] = zb23 > zb01 ? k23 : k01;
                 }
-                size_t o = plane + (size_t)pi * PW;
-                for (int pj = 0; pj < PW; pj++) {
-                    float v[4] = {z0[2 * pj], z0[2 * pj + 1], z1[2 * pj], z1[2 * pj + 1]};
-                    int best = 0;
-                    for (int k = 1; k < 4; k++)
-                        if (v[k] > v[best]) best = k;
-                    int active = v[best] > 0.0f;
-                    float pooled = active ? v[best] : 0.0f;
-                    out[o + pj] = m ? pooled * m[(size_t)pi * PW + pj] : pooled;
-                    if (pool_arg) pool_arg[o + pj] = active ? (uint8_t)best : ADFD_POOL_INACTIVE;
-                    if (pool_xhat) {
-                        float y = (best < 2 ? y0 : y1)[2 * pj + best % 2];
-                        pool_xhat[o + pj] = (y - mean[c]) * invstd[c];
-                    }
+                size_t o = plane + (size_t)pi * g.PW;
+                const float *m = mask ? mask + o : NULL;
+                for (int j = 0; j < g.PW; j++) {
+                    int active = zbest[j] > 0.0f;
+                    float pooled = active ? zbest[j] : 0.0f;
+                    out[o + j] = m ? pooled * m[j] : pooled;
                 }
+                if (pool_arg)
+                    for (int j = 0; j < g.PW; j++)
+                        pool_arg[o + j] =
+                            zbest[j] > 0.0f ? (uint8_t)kbest[j] : (uint8_t)ADFD_POOL_INACTIVE;
+                if (pool_xhat)
+                    for (int j = 0; j < g.PW; j++)
+                        pool_xhat[o + j] = (ybest[j] - mean[c]) * invstd[c];
             }
         }
+    }
 }
 
 void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
@@ -385,48 +451,67 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
                                const float *mean, const float *invstd, const float *gamma,
                                const double *local_dsums, const double *global_dsums, double count,
                                int B, int C, int H, int W) {
-    int OH = H - 2, OW = W - 2, PH = OH / 2, PW = OW / 2;
-    ADFD_CHECK(OW <= MAX_ROW, "conv row of %d values is wider than %d", OW, MAX_ROW);
-    float row[MAX_ROW], dy[MAX_ROW];
-    for (int c = 0; c < C; c++) {
-        /* dL/dy = gamma*invstd * (dL/dbn - mean(dL/dbn) - xhat * mean(dL/dbn * xhat)), with the
-         * means over the global batch; written as dy = gi * dL/dbn + k1 * (y - mean) + k2 */
-        float gi = gamma[c] * invstd[c];
-        float m1 = (float)(global_dsums[c] / count), m2 = (float)(global_dsums[C + c] / count);
-        float k1 = -gi * m2 * invstd[c], k2 = -gi * m1;
-        float acc[9][LANES] = {{0}};
-        double db = 0.0;
-        for (int b = 0; b < B; b++) {
-            size_t plane = ((size_t)b * C + c) * PH * PW;
-            for (int i = 0; i < OH; i++) {
-                const float *x = inp + (size_t)b * H * W + (size_t)i * W;
-                conv_row(row, x, weight + 9 * c, bias[c], W, OW);
-                for (int j = 0; j < OW; j++)
-                    dy[j] = k1 * (row[j] - mean[c]) + k2;
-                /* the one position per pooling window that received the gradient */
-                int pi = i / 2, di = i % 2;
-                if (pi < PH)
-                    for (int pj = 0; pj < PW; pj++) {
-                        size_t p = plane + (size_t)pi * PW + pj;
-                        int a = pool_arg[p];
-                        if (a == ADFD_POOL_INACTIVE || a / 2 != di) continue;
-                        float d = mask ? dout[p] * mask[p] : dout[p];
-                        dy[2 * pj + a % 2] += gi * d;
+    pool_geometry g = pool_geometry_of(H, W);
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L], valid[MAX_L];
+    float g4[4][MAX_L] = {{0}}, ones[MAX_L];
+    for (int j = 0; j < g.L; j++) {
+        valid[j] = j < g.PW ? 1.0f : 0.0f;
+        ones[j] = 1.0f;
+    }
+    for (int b = 0; b < B; b++) {
+        deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
+        for (int c = 0; c < C; c++) {
+            /* dL/dy = gamma*invstd * (dL/dbn - mean(dL/dbn) - xhat * mean(dL/dbn * xhat)), the
+             * means over the global batch: dy = gi * dL/dbn + k1 * (y - mean) + k2 */
+            float gi = gamma[c] * invstd[c];
+            float m1 = (float)(global_dsums[c] / count), m2 = (float)(global_dsums[C + c] / count);
+            float k1 = -gi * m2 * invstd[c], k2 = -gi * m1, mu = mean[c];
+            float acc[9][MAX_L] = {{0}}, dbacc[MAX_L] = {0};
+            size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
+            for (int pi = 0; pi < g.PH; pi++) {
+                size_t o = plane + (size_t)pi * g.PW;
+                /* the gradient reaching the chosen position of each window (lanes >= PW
+                 * stay 0) */
+                const float *mrow = mask ? mask + o : ones;
+                for (int j = 0; j < g.PW; j++) {
+                    float d = gi * dout[o + j] * mrow[j];
+                    float a = (float)pool_arg[o + j];
+                    g4[0][j] = a == 0.0f ? d : 0.0f;
+                    g4[1][j] = a == 1.0f ? d : 0.0f;
+                    g4[2][j] = a == 2.0f ? d : 0.0f;
+                    g4[3][j] = a == 3.0f ? d : 0.0f;
+                }
+                conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
+                for (int j = 0; j < g.L; j++) {
+                    float v = valid[j], dy[4];
+                    for (int s = 0; s < 4; s++)
+                        dy[s] = (k1 * (y[s][j] - mu) + k2) * v + g4[s][j];
+                    dbacc[j] += dy[0] + dy[1] + dy[2] + dy[3];
+                    for (int di = 0; di < 3; di++) {
+                        const float *E = xe + (2 * pi + di) * g.RS, *O = xo + (2 * pi + di) * g.RS;
+                        const float *E1 = E + g.RS, *O1 = O + g.RS;
+                        acc[3 * di][j] +=
+                            dy[0] * E[j] + dy[1] * O[j] + dy[2] * E1[j] + dy[3] * O1[j];
+                        acc[3 * di + 1][j] +=
+                            dy[0] * O[j] + dy[1] * E[j + 1] + dy[2] * O1[j] + dy[3] * E1[j + 1];
+                        acc[3 * di + 2][j] += dy[0] * E[j + 1] + dy[1] * O[j + 1] +
+                                              dy[2] * E1[j + 1] + dy[3] * O1[j + 1];
                     }
-                conv_row_wgrad(acc, dy, x, W, OW);
-                float rs[LANES] = {0};
-                int j = 0;
-                for (; j + LANES <= OW; j += LANES)
-                    for (int l = 0; l < LANES; l++)
-                        rs[l] += dy[j + l];
-                for (; j < OW; j++)
-                    rs[0] += dy[j];
-                db += lanes_sum(rs);
+                }
             }
+            for (int k = 0; k < 9; k++) {
+                double s = 0.0;
+                for (int j = 0; j < g.L; j++)
+                    s += acc[k][j];
+                dweight[9 * c + k] += (float)s;
+            }
+            double s = 0.0;
+            for (int j = 0; j < g.L; j++)
+                s += dbacc[j];
+            dbias[c] += (float)s;
         }
-        for (int k = 0; k < 9; k++)
-            dweight[9 * c + k] += lanes_sum(acc[k]);
-        dbias[c] += (float)db;
+    }
+    for (int c = 0; c < C; c++) {
         dgamma[c] += (float)local_dsums[C + c];
         dbeta[c] += (float)local_dsums[c];
     }
