@@ -7,6 +7,7 @@ add_test(NAME test_metrics_sklearn
   WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 set_tests_properties(test_metrics_sklearn PROPERTIES ENVIRONMENT "${ADFD_TEST_ENV}" LABELS "unit;grid")
 adfd_unit_test(test_gridconfig SOURCES test_gridconfig.c LABELS grid)
+adfd_unit_test(test_gridrun SOURCES test_gridrun.c LABELS grid)
 add_executable(report_tool report_tool.c)
 target_link_libraries(report_tool PRIVATE adfd_core)
 add_test(NAME test_report

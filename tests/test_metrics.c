@@ -53,6 +53,9 @@ static void example_with_ties(void) {
     CHECK_CLOSE(cm.specificity, 0.75, 0, 1e-12);
     CHECK_CLOSE(cm.ppv, 2.0 / 3.0, 0, 1e-12);
     CHECK_CLOSE(cm.npv, 0.6, 0, 1e-12);
+    /* Threshold exactly 0.7 (a bona fide score): score >= threshold is spoof, so still fp 1. */
+    metrics_confusion(s, y, 8, 0.7f, &cm);
+    CHECK(cm.tp == 2 && cm.fp == 1 && cm.tn == 3, "a score equal to the threshold is spoof");
     /* Threshold 0.95: nothing called spoof, PPV undefined. */
     metrics_confusion(s, y, 8, 0.95, &cm);
     CHECK(cm.tp == 0 && cm.fp == 0 && isnan(cm.ppv), "nothing called spoof");
