@@ -2,7 +2,8 @@
 # Scores a one-hour recording with `adfd analyze` (1 process, 1 BLAS thread) and with the same
 # pipeline in PyTorch + torchaudio (tests/analyze_torch_ref.py, torch.set_num_threads(1)), for a
 # seed-preset and a default-preset model, and prints audio-seconds per second per core and the
-# ratio. Both timings include reading the WAV file; adfd's also includes loading the model.
+# ratio. Both timings include reading the WAV file; adfd's also includes loading the model and
+# process start-up.
 #   analyze_bench.sh ADFD MAKE_MODEL PYTHON SOURCE_DIR [CHANNELS]
 # The recording: the clips of $ADFD_BENCH_CORPUS (a folder of WAV files, e.g. the demo corpus)
 # concatenated up to one hour, or else one minute of synthetic speech-like audio repeated.
@@ -47,16 +48,21 @@ fi
 seconds=$(soxi -D hour.wav)
 echo "recording: $seconds s of audio, $channels-channel models, hop 0.5 s, 1 core"
 
+# CPU seconds (user + system) are the per-core cost even when other jobs share the cores; wall
+# seconds are printed too.
 for preset in seed default; do
     "$make_model" "$preset.h5" "$preset" "$channels" 1 0.5
-    t0=$(date +%s.%N)
-    "$adfd" analyze --model "$preset.h5" --json hour.wav >"adfd_$preset.json"
-    t1=$(date +%s.%N)
-    theirs=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \
+    read -r ours_wall ours_cpu < <("$py" -c '
+import resource, subprocess, sys, time
+t = time.perf_counter()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(time.perf_counter() - t, r.ru_utime + r.ru_stime)' "$adfd" analyze --model "$preset.h5" --json hour.wav)
+    read -r ref_wall ref_cpu _ < <(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \
         "$py" "$src/tests/analyze_torch_ref.py" --bench "$preset.h5" 40 hour.wav 2>/dev/null)
-    ref=${theirs%% *}
-    awk -v p="$preset" -v s="$seconds" -v t0="$t0" -v t1="$t1" -v ref="$ref" 'BEGIN {
-        ours = s / (t1 - t0)
-        printf "%-8s adfd analyze: %8.0f audio-s/s (%.2f s)   torch+torchaudio: %8.0f audio-s/s   ratio %.1fx\n",
-               p, ours, t1 - t0, ref, ours / ref }'
+    awk -v p="$preset" -v s="$seconds" -v ow="$ours_wall" -v oc="$ours_cpu" -v rw="$ref_wall" \
+        -v rc="$ref_cpu" 'BEGIN {
+        printf "%-8s adfd analyze: %7.0f audio-s per CPU-s (%.2f CPU-s, %.2f s wall)   " \
+               "torch+torchaudio: %6.0f audio-s per CPU-s (%.2f CPU-s, %.2f s wall)   ratio %.1fx (wall %.1fx)\n",
+               p, s / oc, oc, ow, s / rc, rc, rw, rc / oc, rw / ow }'
 done

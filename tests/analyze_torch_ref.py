@@ -8,7 +8,7 @@ Used as the independent reference of tests/test_analyze_torch.py and as the spee
 bench/analyze_bench.sh. Run with Debian's /usr/bin/python3.
 
   analyze_torch_ref.py MODEL.h5 HOP_FRAMES OUT.json WAV...        window scores of each WAV
-  analyze_torch_ref.py --bench MODEL.h5 HOP_FRAMES WAV            prints audio-seconds per second
+  analyze_torch_ref.py --bench MODEL.h5 HOP_FRAMES WAV            prints wall and CPU seconds
 """
 import json
 import sys
@@ -111,13 +111,13 @@ def main(argv):
     torch.set_num_threads(1)
     if argv[0] == "--bench":
         model, hop, path = Model(argv[1]), int(argv[2]), argv[3]
-        t0 = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         x = read_wav16(path)
         chunks, offsets, _ = model.windows(x, hop)
         model.scores(chunks)
-        seconds = time.perf_counter() - t0
-        print(f"{len(x) / 16000 / seconds:.1f} audio-seconds/s ({len(offsets)} windows, "
-              f"{seconds:.2f} s)")
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"{wall:.3f} {cpu:.3f} wall and CPU seconds for {len(x) / 16000:.0f} audio-seconds, "
+              f"{len(offsets)} windows")
         return 0
     model, hop, out_path = Model(argv[0]), int(argv[1]), argv[2]
     result = {}
