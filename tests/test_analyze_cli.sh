@@ -64,6 +64,9 @@ expect_err "empty.wav"
 echo "this is not audio" >text.wav
 expect 1 "not audio" -- "$ADFD" analyze --model m.h5 text.wav
 expect_err "text.wav"
+head -c 20000 a.wav >trunc.wav
+expect 1 "truncated file" -- "$ADFD" analyze --model m.h5 trunc.wav
+expect_err "trunc.wav"
 expect 1 "missing model" -- "$ADFD" analyze --model none.h5 a.wav
 expect_err "none.h5"
 cp text.wav text.h5
