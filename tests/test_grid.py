@@ -7,7 +7,8 @@
   flip    flipping the held-out labels changes neither the chosen configuration nor best.h5
           (weights, threshold) but does flip the held-out AUC
   resume  a run killed after its 4th epoch and resumed ends with the same grid.tsv (except
-          timings) and best.h5 as an uninterrupted run"""
+          timings) and best.h5 as an uninterrupted run; so does a job array of 2 tasks followed
+          by --resume"""
 import csv, json, os, shutil, subprocess, sys
 import h5py
 import numpy as np
@@ -288,6 +289,16 @@ elif scenario == "resume":
     a, b = json.load(open("full/holdout/metrics.json")), json.load(open("killed/holdout/metrics.json"))
     if a["clip"] != b["clip"]:
         fail("held-out metrics differ after resume")
+    # Slurm job array: two tasks of one rank each, then the choice with --resume.
+    for task in ("0", "1"):
+        p = grid("tasks", 1, np_=1, extra=["--task-id", task, "--num-tasks", "2", "--no-plots"])
+        if os.path.exists("tasks/best.h5"):
+            fail(f"task {task} chose a model before every task was done")
+    if sorted(os.listdir("tasks/epochs")) != ["task000-group000.tsv", "task001-group000.tsv"]:
+        fail("task epoch files: " + str(os.listdir("tasks/epochs")))
+    grid("tasks", 1, np_=1, extra=["--resume", "--no-plots"])
+    compare_tables("full/grid.tsv", "tasks/grid.tsv", 0, "uninterrupted vs 2 array tasks")
+    compare_models("full/best.h5", "tasks/best.h5", "best.h5 uninterrupted vs 2 array tasks")
 else:
     sys.exit(f"unknown scenario {scenario}")
 
