@@ -15,8 +15,6 @@
 #include "adfd/audio.h"
 #include "adfd/cli.h"
 
-#define ANALYZE_SCHEMA_VERSION 1
-
 static void print_usage(FILE *out) {
     fprintf(out,
             "Usage: adfd analyze [--model M] FILE... [--top K] [--hop SECONDS] [--json]\n"
@@ -198,35 +196,8 @@ typedef struct {
     const input_list *inputs;
     const char *model_path;
     analyzer az;
-    double hop_seconds; /* the hop actually used: whole frames */
     int files_reported;
 } analyze_run;
-
-static void print_json_header(const analyze_run *run) {
-    const cnn_model *m = run->az.model;
-    printf(
-        "{\n  \"schema\": \"adfd-analyze\",\n  \"schema_version\": %d,\n  \"model\": {\"path\": ",
-        ANALYZE_SCHEMA_VERSION);
-    analyze_json_string(stdout, run->model_path);
-    printf(", \"preset\": ");
-    analyze_json_string(stdout, m->features.preset);
-    printf(", \"channels\": %d, \"threshold\": %.9g, \"threshold_method\": ", m->channels,
-           m->threshold);
-    analyze_json_string(stdout, m->threshold_method);
-    printf("},\n  \"aggregate\": \"%s\",\n  \"hop_seconds\": %.9g,\n  \"window_seconds\": %.9g,\n"
-           "  \"top_k\": %d,\n  \"files\": [",
-           run->az.aggregate, run->hop_seconds, analyze_window_seconds(&run->az.window_params),
-           run->opt->top_k);
-}
-
-static void print_text_header(const analyze_run *run) {
-    const cnn_model *m = run->az.model;
-    printf("model %s: %s preset, %d channels, threshold %.4f (%s)\n", run->model_path,
-           m->features.preset, m->channels, m->threshold,
-           m->threshold_method[0] ? m->threshold_method : "unspecified");
-    printf("windows of %.2f s every %.4g s; clip score = %s of the window scores\n",
-           analyze_window_seconds(&run->az.window_params), run->hop_seconds, run->az.aggregate);
-}
 
 static void report_error(analyze_run *run, const char *path, const char *error) {
     char message[4600];
@@ -236,75 +207,15 @@ static void report_error(analyze_run *run, const char *path, const char *error) 
     else
         snprintf(message, sizeof message, "%s: %s", path, error);
     fprintf(stderr, "adfd analyze: %s\n", message);
-    if (run->opt->json) {
-        printf("%s\n    {\"file\": ", run->files_reported ? "," : "");
-        analyze_json_string(stdout, path);
-        printf(", \"status\": \"error\", \"error\": ");
-        analyze_json_string(stdout, message);
-        printf("}");
-    }
-    run->files_reported++;
-}
-
-static void print_json_result(analyze_run *run, const char *path, const analyze_result *r,
-                              const int *top, int n_top, char (*exports)[4400], const char *plot) {
-    printf("%s\n    {\"file\": ", run->files_reported ? "," : "");
-    analyze_json_string(stdout, path);
-    printf(", \"status\": \"ok\", \"seconds\": %.9g, \"padded\": %s, \"trim_seconds\": %.9g,\n"
-           "     \"n_windows\": %d, \"clip_score\": %.9g, \"verdict\": \"%s\",\n     \"top\": [",
-           r->seconds, r->padded ? "true" : "false", r->trim_seconds, r->n_windows, r->clip_score,
-           r->is_spoof ? "spoof" : "bona-fide");
-    for (int k = 0; k < n_top; k++) {
-        const analyze_window *w = &r->windows[top[k]];
-        printf("%s{\"rank\": %d, \"start\": %.9g, \"end\": %.9g, \"score\": %.9g", k ? ", " : "",
-               k + 1, w->start_seconds, w->end_seconds, w->score);
-        if (exports) {
-            printf(", \"export\": ");
-            analyze_json_string(stdout, exports[k]);
-        }
-        printf("}");
-    }
-    printf("],\n     \"windows\": [");
-    for (int i = 0; i < r->n_windows; i++) {
-        const analyze_window *w = &r->windows[i];
-        printf("%s{\"offset_frames\": %d, \"start\": %.9g, \"end\": %.9g, \"score\": %.9g}",
-               i ? ", " : "", (int)w->offset_frames, w->start_seconds, w->end_seconds, w->score);
-    }
-    printf("]");
-    if (plot) {
-        printf(", \"plot\": ");
-        analyze_json_string(stdout, plot);
-    }
-    printf("}");
-    run->files_reported++;
-}
-
-static void print_text_result(analyze_run *run, const char *path, const analyze_result *r,
-                              const int *top, int n_top, char (*exports)[4400], const char *plot) {
-    printf("\n%s\n  %.2f s, %d window%s, clip score %.4f -> %s (threshold %.4f)\n", path,
-           r->seconds, r->n_windows, r->n_windows == 1 ? "" : "s", r->clip_score,
-           r->is_spoof ? "SPOOF" : "bona fide", run->az.model->threshold);
-    if (r->padded)
-        printf("  note: shorter than one window (%.2f s < %.2f s): padded by the %s preset's "
-               "rule, the score is less reliable\n",
-               r->seconds, analyze_window_seconds(&run->az.window_params),
-               run->az.window_params.preset);
-    if (r->trim_seconds > 0) printf("  note: %.2f s of leading silence trimmed\n", r->trim_seconds);
-    if (n_top > 0) printf("  %4s %9s %9s %9s\n", "top", "start s", "end s", "P(spoof)");
-    for (int k = 0; k < n_top; k++) {
-        const analyze_window *w = &r->windows[top[k]];
-        printf("  %4d %9.2f %9.2f %9.4f", k + 1, w->start_seconds, w->end_seconds, w->score);
-        if (exports) printf("  %s", exports[k]);
-        printf("\n");
-    }
-    if (plot) printf("  plot: %s\n", plot);
+    if (run->opt->json) analyze_print_json_error(stdout, path, message, run->files_reported == 0);
     run->files_reported++;
 }
 
 /* Writes the exports and the plot of one scored file; -1 + message on the first failure. */
 static int write_file_outputs(analyze_run *run, int i, const float *x, int64_t n,
                               const analyze_result *r, const int *top, int n_top,
-                              char (*exports)[4400], char *plot, size_t plot_size) {
+                              char (*exports)[ADFD_ANALYZE_PATH_MAX], char *plot,
+                              size_t plot_size) {
     const analyze_options *o = run->opt;
     char name[1100];
     output_name(run->inputs, i, name, sizeof name);
@@ -313,11 +224,11 @@ static int write_file_outputs(analyze_run *run, int i, const float *x, int64_t n
         char file[1300];
         snprintf(file, sizeof file, "%s_top%d_%.2f-%.2fs.wav", name, k + 1, w->start_seconds,
                  w->end_seconds);
-        path_join(exports[k], 4400, o->export_dir, file);
+        path_join(exports[k], ADFD_ANALYZE_PATH_MAX, o->export_dir, file);
         if (analyze_export_window(exports[k], x, n, w) != 0) return -1;
     }
     if (o->plot_path) {
-        char title[4400];
+        char title[ADFD_ANALYZE_PATH_MAX];
         plot_path_for(o, run->inputs, i, plot, plot_size);
         snprintf(title, sizeof title, "%s: clip score %.3f (%s)", run->inputs->items[i].path,
                  r->clip_score, r->is_spoof ? "spoof" : "bona fide");
@@ -348,18 +259,25 @@ static int analyze_input(analyze_run *run, int i) {
     int k = run->opt->top_k;
     int *top = mallocCheck(sizeof(int) * (k > 0 ? k : 1));
     int n_top = analyze_top_windows(&r, k, top);
-    char(*exports)[4400] =
-        run->opt->export_dir ? mallocCheck(4400 * (size_t)(k > 0 ? k : 1)) : NULL;
-    char plot[4400];
+    char(*exports)[ADFD_ANALYZE_PATH_MAX] =
+        run->opt->export_dir ? mallocCheck(ADFD_ANALYZE_PATH_MAX * (size_t)(k > 0 ? k : 1)) : NULL;
+    char plot[ADFD_ANALYZE_PATH_MAX];
     int status = write_file_outputs(run, i, x, n, &r, top, n_top, exports, plot, sizeof plot);
-    if (status != 0)
+    analyze_report report = {.file = in->path,
+                             .result = &r,
+                             .top = top,
+                             .n_top = n_top,
+                             .exports = exports,
+                             .plot = run->opt->plot_path ? plot : NULL};
+    if (status != 0) {
         report_error(run, in->path, adfd_error());
-    else if (run->opt->json)
-        print_json_result(run, in->path, &r, top, n_top, exports,
-                          run->opt->plot_path ? plot : NULL);
-    else
-        print_text_result(run, in->path, &r, top, n_top, exports,
-                          run->opt->plot_path ? plot : NULL);
+    } else {
+        if (run->opt->json)
+            analyze_print_json_file(stdout, &report, run->files_reported == 0);
+        else
+            analyze_print_text_file(stdout, &run->az, &report);
+        run->files_reported++;
+    }
     fflush(stdout);
     free(exports);
     free(top);
@@ -453,12 +371,11 @@ static int prepare_run(analyze_run *run, cnn_model *model, char *model_path, siz
     run->model_path = model_path;
     if (model_load(model, model_path) != 0) return -1;
     int hop_frames = analyze_hop_frames(&model->features, o->hop_seconds);
-    run->hop_seconds =
-        (double)hop_frames * model->features.hop_length / model->features.sample_rate;
-    if (fabs(run->hop_seconds - o->hop_seconds) > 1e-9)
-        fprintf(stderr, "adfd analyze: note: --hop %g s rounded to %d frames (%g s)\n",
-                o->hop_seconds, hop_frames, run->hop_seconds);
     if (analyzer_init(&run->az, model, hop_frames, o->aggregate) != 0) return -1;
+    double hop_seconds = analyzer_hop_seconds(&run->az);
+    if (fabs(hop_seconds - o->hop_seconds) > 1e-9)
+        fprintf(stderr, "adfd analyze: note: --hop %g s rounded to %d frames (%g s)\n",
+                o->hop_seconds, hop_frames, hop_seconds);
     if (o->export_dir && make_dirs(o->export_dir) != 0) return -1;
     return 0;
 }
@@ -488,13 +405,13 @@ int cmd_analyze(int argc, char **argv) {
         status = cli_runtime_error("analyze");
     } else {
         if (opt.json)
-            print_json_header(&run);
+            analyze_print_json_header(stdout, &run.az, run.model_path, opt.top_k);
         else
-            print_text_header(&run);
+            analyze_print_text_header(stdout, &run.az, run.model_path);
         int failed = 0;
         for (int i = 0; i < inputs.n; i++)
             failed += analyze_input(&run, i) != 0;
-        if (opt.json) printf("\n  ],\n  \"failed\": %d\n}\n", failed);
+        if (opt.json) analyze_print_json_footer(stdout, failed);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             fprintf(stderr, "adfd analyze: cannot write the results to standard output\n");
             failed++;

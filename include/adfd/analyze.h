@@ -59,7 +59,10 @@ void analyze_result_free(analyze_result *r);
  * on equal scores. Returns how many were written. */
 int analyze_top_windows(const analyze_result *r, int k, int *idx);
 
-/* Outputs of `adfd analyze` (src/analyze_output.c). */
+/* Longest path analyze writes (exported windows, plots). */
+#define ADFD_ANALYZE_PATH_MAX 4400
+
+/* Outputs of `adfd analyze` besides the report: WAV export and plot (src/analyze_output.c). */
 /* Writes the window w of the clip x[n] (16 kHz) as a 16-bit WAV file. */
 int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w);
 /* Draws the waveform and the window scores over time into png_path with gnuplot; the data and
@@ -68,5 +71,25 @@ int analyze_plot(const char *png_path, const char *title, const float *x, int64_
                  const analyze_result *r, float threshold);
 /* s as a JSON string literal (quoted, escaped). */
 void analyze_json_string(FILE *out, const char *s);
+
+/* The report of one scored file: the table or the JSON of docs/analyze.md (src/analyze_report.c).
+ * The JSON document is header, then one entry per file (first = 1 for the first), then footer. */
+typedef struct {
+    const char *file;
+    const analyze_result *result;
+    const int *top; /* [n_top] indices into result->windows, best first */
+    int n_top;
+    char (*exports)[ADFD_ANALYZE_PATH_MAX]; /* [n_top] WAV files written; NULL without --export */
+    const char *plot;                       /* PNG written; NULL without --plot */
+} analyze_report;
+
+/* The hop actually used, in seconds (whole frames). */
+double analyzer_hop_seconds(const analyzer *a);
+void analyze_print_text_header(FILE *out, const analyzer *a, const char *model_path);
+void analyze_print_text_file(FILE *out, const analyzer *a, const analyze_report *rep);
+void analyze_print_json_header(FILE *out, const analyzer *a, const char *model_path, int top_k);
+void analyze_print_json_file(FILE *out, const analyze_report *rep, int first);
+void analyze_print_json_error(FILE *out, const char *file, const char *message, int first);
+void analyze_print_json_footer(FILE *out, int failed);
 
 #endif
