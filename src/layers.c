@@ -346,6 +346,77 @@ static inline void conv_quad(float y[4][MAX_L], const float *xe, const float *xo
     }
 }
 
+/* Patch moments: with them the BatchNorm statistics of the convolution output and the dense
+ * part of its backward are a few 9x9 products per channel instead of a pass over C*126*78
+ * values (y = b + w.p, so sum y = N b + w.S and sum y^2 = N b^2 + 2 b w.S + w'Gw). */
+#define MOMENT_ROWS 4
+HOT void conv_patch_moments(double *S, double *G, const float *inp, int B, int H, int W) {
+    int OH = H - 2, OW = W - 2;
+    for (int k = 0; k < 9; k++)
+        S[k] = 0.0;
+    for (int k = 0; k < 81; k++)
+        G[k] = 0.0;
+    for (int b = 0; b < B; b++)
+        for (int i0 = 0; i0 < OH; i0 += MOMENT_ROWS) {
+            /* float lanes over a few rows, then double (the moments feed differences of large
+             * terms, so they are kept a few digits better than a plain float sum) */
+            float acc[45][LANES] = {{0}}, sacc[9][LANES] = {{0}};
+            for (int i = i0; i < OH && i < i0 + MOMENT_ROWS; i++) {
+                const float *x = inp + (size_t)b * H * W + (size_t)i * W;
+                int j = 0;
+                for (; j + LANES <= OW; j += LANES) {
+                    float p[9][LANES];
+                    for (int k = 0; k < 9; k++)
+                        for (int l = 0; l < LANES; l++)
+                            p[k][l] = x[(k / 3) * W + k % 3 + j + l];
+                    int t = 0;
+                    for (int k = 0; k < 9; k++) {
+                        for (int l = 0; l < LANES; l++)
+                            sacc[k][l] += p[k][l];
+                        for (int k2 = k; k2 < 9; k2++, t++)
+                            for (int l = 0; l < LANES; l++)
+                                acc[t][l] += p[k][l] * p[k2][l];
+                    }
+                }
+                for (; j < OW; j++) {
+                    float p[9];
+                    for (int k = 0; k < 9; k++)
+                        p[k] = x[(k / 3) * W + k % 3 + j];
+                    int t = 0;
+                    for (int k = 0; k < 9; k++) {
+                        sacc[k][0] += p[k];
+                        for (int k2 = k; k2 < 9; k2++, t++)
+                            acc[t][0] += p[k] * p[k2];
+                    }
+                }
+            }
+            int t = 0;
+            for (int k = 0; k < 9; k++) {
+                S[k] += lanes_sum(sacc[k]);
+                for (int k2 = k; k2 < 9; k2++, t++)
+                    G[9 * k + k2] += lanes_sum(acc[t]);
+            }
+        }
+    for (int k = 0; k < 9; k++)
+        for (int k2 = 0; k2 < k; k2++)
+            G[9 * k + k2] = G[9 * k2 + k];
+}
+
+void conv_bn_sums_from_moments(double *sums, const double *S, const double *G, double npos,
+                               const float *weight, const float *bias, int C) {
+    for (int c = 0; c < C; c++) {
+        const float *w = weight + 9 * c;
+        double ws = 0.0, wgw = 0.0, b = bias[c];
+        for (int k = 0; k < 9; k++) {
+            ws += w[k] * S[k];
+            for (int k2 = 0; k2 < 9; k2++)
+                wgw += w[k] * G[9 * k + k2] * w[k2];
+        }
+        sums[c] = npos * b + ws;
+        sums[C + c] = npos * b * b + 2.0 * b * ws + wgw;
+    }
+}
+
 HOT void conv_bn_sums(double *sums, const float *inp, const float *weight, const float *bias, int B,
                       int C, int H, int W) {
     pool_geometry g = pool_geometry_of(H, W);
@@ -450,8 +521,12 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
                                const float *inp, const float *weight, const float *bias,
                                const float *mean, const float *invstd, const float *gamma,
                                const double *local_dsums, const double *global_dsums, double count,
-                               int B, int C, int H, int W) {
+                               const double *patch_S, const double *patch_G, int B, int C, int H,
+                               int W) {
     pool_geometry g = pool_geometry_of(H, W);
+    /* with the patch moments the dense BatchNorm term is added per channel below, and the
+     * row loop only carries the pooled gradients (no convolution to recompute) */
+    float dense = patch_S ? 0.0f : 1.0f;
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L], valid[MAX_L];
     float g4[4][MAX_L] = {{0}}, ones[MAX_L];
     for (int j = 0; j < g.L; j++) {
@@ -481,9 +556,12 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
                     g4[2][j] = a == 2.0f ? d : 0.0f;
                     g4[3][j] = a == 3.0f ? d : 0.0f;
                 }
-                conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
+                if (patch_S)
+                    memset(y, 0, sizeof y);
+                else
+                    conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
                 for (int j = 0; j < g.L; j++) {
-                    float v = valid[j], dy[4];
+                    float v = valid[j] * dense, dy[4];
                     for (int s = 0; s < 4; s++)
                         dy[s] = (k1 * (y[s][j] - mu) + k2) * v + g4[s][j];
                     dbacc[j] += dy[0] + dy[1] + dy[2] + dy[3];
@@ -514,5 +592,20 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
     for (int c = 0; c < C; c++) {
         dgamma[c] += (float)local_dsums[C + c];
         dbeta[c] += (float)local_dsums[c];
+        if (!patch_S) continue;
+        /* dense term sum_pos (k1 (y - mean) + k2) p_k = alpha S_k + k1 (G w)_k, y = b + w.p */
+        float gi = gamma[c] * invstd[c];
+        double m1 = global_dsums[c] / count, m2 = global_dsums[C + c] / count;
+        double k1 = -gi * m2 * invstd[c], k2 = -gi * m1, alpha = k1 * (bias[c] - mean[c]) + k2;
+        const float *w = weight + 9 * c;
+        double npos = (double)B * (H - 2) * (W - 2), ws = 0.0;
+        for (int k = 0; k < 9; k++) {
+            double gw = 0.0;
+            for (int k2i = 0; k2i < 9; k2i++)
+                gw += patch_G[9 * k + k2i] * w[k2i];
+            dweight[9 * c + k] += (float)(alpha * patch_S[k] + k1 * gw);
+            ws += w[k] * patch_S[k];
+        }
+        dbias[c] += (float)(alpha * npos + k1 * ws);
     }
 }

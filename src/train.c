@@ -15,6 +15,7 @@
 
 #define SAMPLE_SIZE ((size_t)ADFD_N_MELS * ADFD_CHUNK_FRAMES)
 #define CONV_POSITIONS ((double)ADFD_CONV_H * ADFD_CONV_W)
+#define MOMENTS_MIN_CHANNELS 8
 #define CKPT_NAME "train.ckpt"
 #define CKPT_VERSION 1
 static const char ckpt_magic[8] = {'A', 'D', 'F', 'D', 'C', 'K', 'P', 'T'};
@@ -123,7 +124,16 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
     double count = (double)Bs * CONV_POSITIONS;
 
     double sums[2 * C]; /* BatchNorm statistics of the global batch */
-    conv_bn_sums(sums, x, m->conv_w, m->conv_b, nb, C, H, W);
+    /* from C = MOMENTS_MIN_CHANNELS on, the 45 patch products per position cost less than
+     * recomputing C convolutions for the statistics and again in the backward pass */
+    double patch_S[9], patch_G[81];
+    int use_moments = C >= MOMENTS_MIN_CHANNELS;
+    if (use_moments) {
+        conv_patch_moments(patch_S, patch_G, x, nb, H, W);
+        conv_bn_sums_from_moments(sums, patch_S, patch_G, (double)nb * CONV_POSITIONS, m->conv_w,
+                                  m->conv_b, C);
+    } else
+        conv_bn_sums(sums, x, m->conv_w, m->conv_b, nb, C, H, W);
     ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
     batchnorm_stats(a->mean, a->invstd, m->bn_running_mean, m->bn_running_var, sums, count, C);
     m->bn_num_batches_tracked++;
@@ -155,7 +165,8 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
     ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, dsums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
     conv_bn_pool_backward(grad.conv_w, grad.conv_b, grad.bn_w, grad.bn_b, a->dpooled, a->pool_arg,
                           mask, x, m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w, local_dsums,
-                          dsums, count, nb, C, H, W);
+                          dsums, count, use_moments ? patch_S : NULL, use_moments ? patch_G : NULL,
+                          nb, C, H, W);
     /* With batch statistics the loss does not depend on the conv bias at all: its gradient is
      * exactly 0 and what a float computation returns is rounding noise, which Adam would turn
      * into +-lr steps that differ with the number of ranks. Use the exact value. */

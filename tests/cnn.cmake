@@ -1,6 +1,9 @@
 # The CNN: layers vs finite differences, the network vs PyTorch 1.13, the model file, adfd train.
 adfd_unit_test(test_cnn_ref SOURCES test_cnn_ref.c LABELS cnn)
 adfd_mpi_test(test_cnn_ref test_cnn_ref 2 LABELS cnn)
+add_test(NAME test_cnn_ref_c8 COMMAND test_cnn_ref cnn_ref_c8.h5)
+set_tests_properties(test_cnn_ref_c8 PROPERTIES ENVIRONMENT "${ADFD_TEST_ENV}" LABELS "unit;cnn")
+adfd_mpi_test(test_cnn_ref_c8 test_cnn_ref 3 ARGS cnn_ref_c8.h5 LABELS cnn)
 adfd_unit_test(test_layers SOURCES test_layers.c LABELS cnn)
 add_executable(cnn_tool cnn_tool.c)
 target_link_libraries(cnn_tool PRIVATE adfd_core)

@@ -1,7 +1,8 @@
 /* The whole network against PyTorch 1.13 (tests/ref/make_cnn_ref.py -> tests/ref/cnn_ref.h5):
  * logits, loss and every gradient of one training step (1e-4 relative), the weights and
  * BatchNorm buffers after 3 Adam steps (1e-3 relative) and the eval-mode P(spoof).
- * Under mpiexec -n P each rank takes a contiguous slice of the batch: same numbers. */
+ * Under mpiexec -n P each rank takes a contiguous slice of the batch: same numbers.
+ * Argument: the dump in tests/ref/ (cnn_ref.h5: C=2; cnn_ref_c8.h5: C=8, the moments path). */
 #include <hdf5.h>
 #include <mpi.h>
 #include <stdlib.h>
@@ -34,22 +35,28 @@ static float *read_ref(const char *name, size_t n) {
     return v;
 }
 
-/* |a-b| <= rtol*|b| + atol_frac * max|b| for every element */
-static void compare(const char *what, const float *got, const float *want, size_t n, double rtol,
-                    double atol_frac) {
+/* |a-b| <= rtol*|b| + atol_frac * max|b| + atol for every element */
+static void compare_abs(const char *what, const float *got, const float *want, size_t n,
+                        double rtol, double atol_frac, double atol) {
     double maxabs = 0.0, worst = 0.0;
     for (size_t i = 0; i < n; i++)
         if (fabs(want[i]) > maxabs) maxabs = fabs(want[i]);
     size_t bad = 0;
     for (size_t i = 0; i < n; i++) {
         double err = fabs((double)got[i] - want[i]);
-        double tol = rtol * fabs(want[i]) + atol_frac * maxabs;
-        if (err > tol) bad++;
+        double tol = rtol * fabs(want[i]) + atol_frac * maxabs + atol;
+        if (err > tol && bad++ < 3)
+            fprintf(stderr, "%s[%zu]: adfd %.9g, PyTorch %.9g\n", what, i, got[i], want[i]);
         if (err / (fabs(want[i]) + 1e-30) > worst && err > atol_frac * maxabs)
             worst = err / (fabs(want[i]) + 1e-30);
     }
     CHECK(bad == 0, "%s: %zu of %zu values off (worst relative error %.3g)", what, bad, n, worst);
     if (adfd_rank() == 0) printf("%-28s n=%-6zu max|ref|=%.3g ok=%d\n", what, n, maxabs, bad == 0);
+}
+
+static void compare(const char *what, const float *got, const float *want, size_t n, double rtol,
+                    double atol_frac) {
+    compare_abs(what, got, want, n, rtol, atol_frac, 0.0);
 }
 
 static void load_tensors(cnn_model *m, const char *prefix) {
@@ -80,17 +87,22 @@ int main(int argc, char **argv) {
     int rank, P;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &P);
-    ref = H5Fopen(ADFD_SOURCE_DIR "/tests/ref/cnn_ref.h5", H5F_ACC_RDONLY, H5P_DEFAULT);
+    const char *name = argc > 1 ? argv[1] : "cnn_ref.h5";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/ref/%s", ADFD_SOURCE_DIR, name);
+    ref = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (ref < 0) return 1;
-    int C = 2, B = 4;
+    int C = 0, B = 4;
+    hid_t attr = H5Aopen(ref, "channels", H5P_DEFAULT);
+    H5Aread(attr, H5T_NATIVE_INT, &C);
+    H5Aclose(attr);
+    if (rank == 0) printf("%s: C=%d, batch %d over %d ranks\n", name, C, B, P);
     size_t S = (size_t)ADFD_N_MELS * ADFD_CHUNK_FRAMES;
     float *x = read_ref("input", B * S);
-    float *labels_f = NULL;
     int labels[4];
     hid_t ds = H5Dopen2(ref, "labels", H5P_DEFAULT);
     H5Dread(ds, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
     H5Dclose(ds);
-    (void)labels_f;
     int64_t ids[4] = {0, 1, 2, 3};
     int lo = B * rank / P, hi = B * (rank + 1) / P, nb = hi - lo;
 
@@ -148,7 +160,10 @@ int main(int argc, char **argv) {
     cnn_model want;
     CHECK(model_create(&want, C, 0.0f, &fp, 1) == 0, "model_create");
     load_tensors(&want, "adam3");
-    compare("adam3 parameters", m.params, want.params, m.n_params, 1e-3, 1e-6);
+    /* Adam moves a parameter by ~lr whatever the size of its gradient: where the gradient is
+     * at rounding level (a pooled unit barely above zero; 2.7e-7 against a median 0.13 in the
+     * C=8 dump) float differences change its step. Allowed: 5 % of one step (0.05 lr). */
+    compare_abs("adam3 parameters", m.params, want.params, m.n_params, 1e-3, 1e-6, 0.05 * 1e-3);
     compare("adam3 running_mean", m.bn_running_mean, want.bn_running_mean, C, 1e-4, 1e-6);
     compare("adam3 running_var", m.bn_running_var, want.bn_running_var, C, 1e-4, 1e-6);
     CHECK(m.bn_num_batches_tracked == 3, "num_batches_tracked %lld",

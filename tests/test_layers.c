@@ -288,7 +288,20 @@ static void test_fused_block(void) {
     for (int i = 0; i < 2 * C; i++)
         CHECK_CLOSE(fdsums[i], dsums[i], 1e-4, 1e-5);
     conv_bn_pool_backward(fw, fb, fg, fbt, r_p, parg, mask, x, w, bias, fmean, finvstd, gamma_,
-                          fdsums, fdsums, (double)B * OH * OW, B, C, H, W);
+                          fdsums, fdsums, (double)B * OH * OW, NULL, NULL, B, C, H, W);
+    /* the same through the patch moments */
+    double S[9], G[81], msums[2 * C];
+    conv_patch_moments(S, G, x, B, H, W);
+    conv_bn_sums_from_moments(msums, S, G, (double)B * OH * OW, w, bias, C);
+    for (int i = 0; i < 2 * C; i++)
+        CHECK_CLOSE(msums[i], sums[i], 1e-5, 1e-5);
+    float mw[9 * C] = {0}, mb[C] = {0}, mg[C] = {0}, mbt[C] = {0};
+    conv_bn_pool_backward(mw, mb, mg, mbt, r_p, parg, mask, x, w, bias, fmean, finvstd, gamma_,
+                          fdsums, fdsums, (double)B * OH * OW, S, G, B, C, H, W);
+    for (int i = 0; i < 9 * C; i++)
+        CHECK_CLOSE(mw[i], pw[i], 1e-4, 1e-4);
+    for (int c = 0; c < C; c++)
+        CHECK_CLOSE(mb[c], 0.0, 0.0, 1e-3);
     for (int i = 0; i < 9 * C; i++)
         CHECK_CLOSE(fw[i], pw[i], 1e-4, 1e-5);
     for (int c = 0; c < C; c++) {

@@ -90,6 +90,12 @@ double softmax_xent_forward_backward(float *dlogits, float *probs, const float *
  * allreduce, then batchnorm_stats). inp (B,1,H,W). */
 void conv_bn_sums(double *sums, const float *inp, const float *weight, const float *bias, int B,
                   int C, int H, int W);
+/* Patch moments of the local batch inp (B,1,H,W) over every conv output position:
+ * S (9) = sum p_k, G (9,9) = sum p_k p_k' (p = the 3x3 patch). Independent of C. */
+void conv_patch_moments(double *S, double *G, const float *inp, int B, int H, int W);
+/* The local BatchNorm sums (2,C) of conv_bn_sums, from the moments of npos positions. */
+void conv_bn_sums_from_moments(double *sums, const double *S, const double *G, double npos,
+                               const float *weight, const float *bias, int C);
 /* out (B,C,PH,PW) with PH = (H-2)/2, PW = (W-2)/2: dropout(maxpool(relu(bn(conv(inp))))).
  * pool_xhat, pool_arg (B,C,PH,PW): the normalised value at the chosen position and its index
  * (ADFD_POOL_INACTIVE when the ReLU is off); both may be NULL (inference). mask (B,C*PH*PW) or
@@ -104,12 +110,15 @@ void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *p
                                 const uint8_t *pool_arg, const float *mask, int B, int C, int H,
                                 int W);
 /* dweight (C,9), dbias (C), dgamma, dbeta (C) += the gradients of the block. global_dsums and
- * count are the allreduced sums and the global number of positions (global batch * (H-2)*(W-2)). */
+ * count are the allreduced sums and the global number of positions (global batch * (H-2)*(W-2)).
+ * patch_S, patch_G: this batch's conv_patch_moments (the dense BatchNorm term then costs O(81)
+ * per channel instead of recomputing the convolution), or NULL. */
 void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
                            const float *dout, const uint8_t *pool_arg, const float *mask,
                            const float *inp, const float *weight, const float *bias,
                            const float *mean, const float *invstd, const float *gamma,
                            const double *local_dsums, const double *global_dsums, double count,
-                           int B, int C, int H, int W);
+                           const double *patch_S, const double *patch_G, int B, int C, int H,
+                           int W);
 
 #endif
