@@ -1,0 +1,77 @@
+/* Feature computation speed from decoded PCM, one thread: audio-seconds per second of
+ * mel_spectrogram (the transform torchaudio's MelSpectrogram does) and of the whole per-clip
+ * pipeline features_clip_chunks, for both presets. bench/run_features.sh compares it with
+ * torchaudio on the same audio in the same run.
+ * Time is this process's CPU time (the machines we share are loaded; wall time is noise), the
+ * Python side uses time.process_time() likewise.
+ *   bench_features WAV CLIP_SECONDS MIN_SECONDS_OF_TIMING */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "adfd/audio.h"
+#include "adfd/features.h"
+#include "adfd/util.h"
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Runs the preset over the clips of the signal until min_time has passed; audio-s per second. */
+static double bench(mel_frontend *fe, const float *x, int64_t n, int64_t clip, double min_time,
+                    int pipeline) {
+    float *mel = mallocCheck((size_t)ADFD_N_MELS * (mel_frontend_frames(fe, clip) + 1) * 4);
+    double audio = 0.0, t0 = cpu_seconds(), checksum = 0.0;
+    do {
+        for (int64_t s = 0; s + clip <= n; s += clip) {
+            if (pipeline) {
+                float *chunks;
+                int32_t *off;
+                int k;
+                ADFD_CHECK(features_clip_chunks(fe, x + s, clip, &chunks, &off, &k) == 0, "%s",
+                           adfd_error());
+                checksum += chunks[0];
+                free(chunks);
+                free(off);
+            } else {
+                mel_spectrogram(fe, x + s, clip, mel);
+                checksum += mel[0];
+            }
+            audio += (double)clip / ADFD_SAMPLE_RATE;
+        }
+    } while (cpu_seconds() - t0 < min_time);
+    double rate = audio / (cpu_seconds() - t0);
+    free(mel);
+    if (checksum == 12345.678) printf("(checksum)\n"); /* keeps the work observable */
+    return rate;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: bench_features WAV CLIP_SECONDS MIN_TIMING_SECONDS\n");
+        return 2;
+    }
+    float *x;
+    int64_t n;
+    if (audio_load(argv[1], &x, &n) != 0) {
+        fprintf(stderr, "%s\n", adfd_error());
+        return 1;
+    }
+    int64_t clip = (int64_t)(atof(argv[2]) * ADFD_SAMPLE_RATE);
+    double min_time = atof(argv[3]);
+    const char *presets[2] = {"seed", "default"};
+    for (int p = 0; p < 2; p++) {
+        feature_params params;
+        feature_params_preset(&params, presets[p]);
+        mel_frontend *fe = mel_frontend_create(&params);
+        double mel = bench(fe, x, n, clip, min_time, 0);
+        double pipe = bench(fe, x, n, clip, min_time, 1);
+        printf("c %s mel_spectrogram %.0f audio-s/s\n", presets[p], mel);
+        printf("c %s clip_chunks %.0f audio-s/s\n", presets[p], pipe);
+        mel_frontend_free(fe);
+    }
+    free(x);
+    return 0;
+}
