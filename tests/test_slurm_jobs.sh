@@ -67,10 +67,16 @@ job_state() { scontrol show job -o "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-
 # (scontrol update StartTime=now) to keep the test short.
 wait_job() {
     local id=$1 limit=$2 t0=$SECONDS
+    [ -n "$id" ] || { echo "test_slurm_jobs: no job id (sbatch failed)"; return 1; }
     while [ $((SECONDS - t0)) -lt "$limit" ]; do
         local queue
         queue="$(squeue -h -j "$id" -o '%i %T %r' 2>/dev/null)"
         [ -z "$queue" ] && return 0
+        if grep -q 'DependencyNeverSatisfied' <<<"$queue"; then
+            echo "test_slurm_jobs: job $id can never start (a job it depends on failed)"
+            scancel "$id"
+            return 1
+        fi
         if grep -q 'PENDING BeginTime' <<<"$queue"; then
             scontrol update JobId="$id" StartTime=now 2>/dev/null || true
         fi
@@ -86,6 +92,7 @@ wait_job() {
 expect_completed() {
     local id=$1 what=$2
     shift 2
+    [ -n "$id" ] || { fail "$what: not submitted"; return; }
     local states
     states="$(job_state "$id" | sort -u | tr '\n' ' ')"
     if [ "$states" = "COMPLETED " ]; then
@@ -130,6 +137,81 @@ check "its message names both sizes" \
 check "a singleton under a 2-task allocation exits 1" [ "$(status_of singleton)" = 1 ]
 check "its message names both sizes" \
     grep -q 'MPI world size is 1 but SLURM_NTASKS is 2' singleton.stderr
+
+# --- 2. prepare.sbatch: adfd split + adfd prepare on 2 tasks ----------------------------------
+"$ADFD_PYTHON" "$src/tests/slurm_make_corpus.py" corpus || exit 1
+compare() { "$ADFD_PYTHON" "$src/tests/slurm_compare_runs.py" "$@"; }
+id=$(sbatch --parsable --export=ALL,DATA=corpus,HOLDOUT=Fay,SPLIT=split.csv,OUT=features.h5 \
+    "$src/jobs/prepare.sbatch")
+wait_job "$id" 120
+expect_completed "$id" "prepare.sbatch" "adfd-prepare_$id.out"
+check "split.csv holds Fay's 4 clips as holdout" \
+    [ "$(grep -c ',Fay,.*,holdout$' split.csv 2>/dev/null)" = 4 ]
+# 24 clips of 2 s: 1 + 32000/200 = 161 frames, padded to 240 = 3 chunks of 80 frames each.
+check "features.h5: 24 clips x 3 chunks, three splits (h5py)" compare features features.h5 24 3
+if [ ! -f features.h5 ]; then
+    echo "test_slurm_jobs: no features, the grid jobs cannot run"
+    exit 1
+fi
+
+# --- 3. grid.sbatch, uninterrupted and preempted ----------------------------------------------
+# 4 configurations x 8 epochs: long enough (~10 s on 2 ranks) to be preempted in the middle.
+printf '[grid]\nchannels = 2, 4\nlr = 1e-2, 1e-3\nbatch = 8\nmax_epochs = 8\npatience = 0\n' >grid.ini
+export FEATURES=features.h5 CONFIG=grid.ini
+grid_opts=(--no-plots --bootstrap 100)
+whole=$(sbatch --parsable "$src/jobs/grid.sbatch" "${grid_opts[@]}")
+wait_job "$whole" 120
+expect_completed "$whole" "grid.sbatch, uninterrupted" "adfd-grid_$whole.out"
+check "run folder named after the job, with best.h5 and grid.tsv" \
+    [ -f "runs/adfd-grid_$whole/best.h5" -a -f "runs/adfd-grid_$whole/grid.tsv" ]
+
+pre=$(sbatch --parsable "$src/jobs/grid.sbatch" "${grid_opts[@]}")
+# Preempt once the first epoch is recorded: the ranks have their handlers by then.
+for _ in $(seq 1 600); do
+    cat "runs/adfd-grid_$pre"/epochs/*.tsv 2>/dev/null | grep -q . && break
+    sleep 0.1
+done
+scancel --signal=USR1 --batch "$pre"
+wait_job "$pre" 180
+log="adfd-grid_$pre.out"
+expect_completed "$pre" "grid.sbatch, preempted" "$log"
+check "the batch shell passed the signal on" grep -q 'preemption signal, passing it to the ranks' "$log"
+check "the job requeued itself after the ranks checkpointed" \
+    grep -q "checkpointed after the preemption signal; requeueing $pre" "$log"
+check "Slurm counts one restart" grep -q 'Restarts=1' <(scontrol show job "$pre")
+check "the requeued run resumed (--resume) in the same run folder" \
+    grep -q -- "--out runs/adfd-grid_$pre --resume" "$log"
+check "preempted + requeued run = uninterrupted run (grid.tsv, best.h5 via h5py)" \
+    compare same "runs/adfd-grid_$whole" "runs/adfd-grid_$pre"
+
+# --- 4. grid-array.sbatch (2 tasks) + the afterok merge -----------------------------------------
+read -r array merge < <(TASKS=2 "$src/jobs/submit-grid-array.sh" -- "${grid_opts[@]}")
+wait_job "$array" 120
+wait_job "$merge" 120
+expect_completed "$array" "grid-array.sbatch, 2 tasks" "adfd-grid-array_${array}_0.out" \
+    "adfd-grid-array_${array}_1.out"
+check "one log per array task" \
+    [ -f "adfd-grid-array_${array}_0.out" -a -f "adfd-grid-array_${array}_1.out" ]
+expect_completed "$merge" "grid-merge.sbatch after the array" "adfd-grid-merge_$merge.out"
+check "array + merge = one grid job (grid.tsv, best.h5 via h5py)" \
+    compare same "runs/adfd-grid_$whole" "runs/adfd-grid-array_$array"
+check "the merge evaluated the held-out split" \
+    [ -f "runs/adfd-grid-array_$array/holdout/metrics.json" ]
+
+# --- 5. retrain.sbatch: the best configuration again, all ranks on it --------------------------
+id=$(sbatch --parsable --export=ALL,FROM_RUN="runs/adfd-grid_$whole" "$src/jobs/retrain.sbatch" \
+    "${grid_opts[@]}")
+wait_job "$id" 120
+expect_completed "$id" "retrain.sbatch" "adfd-retrain_$id.out"
+# 2 ranks data-parallel on one configuration vs 1 rank per group in the grid: the same
+# training up to the order of float sums.
+check "retrain repeats the best configuration's epochs" \
+    compare retrain "runs/adfd-grid_$whole" "runs/adfd-retrain_$id" 1e-4
+
+# --- 6. jobs/run-local.sh: the same grid job without Slurm ------------------------------------
+ADFD_NP=2 RUN_NAME=local-grid "$src/jobs/run-local.sh" grid "${grid_opts[@]}" >run-local.out 2>&1
+check "run-local.sh grid exits 0" [ $? -eq 0 ]
+check "run-local.sh grid = the Slurm grid job" compare same "runs/adfd-grid_$whole" runs/local-grid
 
 echo "test_slurm_jobs: $((SECONDS - start_seconds)) s"
 if [ "$failures" -eq 0 ]; then echo "test_slurm_jobs: passed"; else echo "test_slurm_jobs: $failures FAILED"; fi
