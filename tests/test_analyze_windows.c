@@ -195,6 +195,47 @@ static void test_aggregates_and_errors(void) {
     model_free(&m);
 }
 
+/* A long clip scored in pieces of one alignment unit gives the windows of one piece per clip:
+ * same offsets, times and scores (only the batches of model_predict differ). */
+static void test_pieces(const char *preset, int hop) {
+    cnn_model m;
+    make_model(&m, preset, 15);
+    int64_t lead = 9000, body = 16000 * 23 + 3100, n = lead + body + 5000;
+    float *x = callocCheck(n, sizeof(float));
+    float *speech = synth_clip(body, 10, 0.3f);
+    memcpy(x + lead, speech, sizeof(float) * body);
+    analyzer whole, pieces;
+    analyzer_init(&whole, &m, hop, NULL);
+    analyzer_init(&pieces, &m, hop, NULL);
+    whole.segment_frames = INT64_MAX / 4;
+    pieces.segment_frames = 1;
+    analyze_result rw, rp;
+    CHECK(analyze_clip(&whole, x, n, &rw) == 0, "%s", adfd_error());
+    CHECK(analyze_clip(&pieces, x, n, &rp) == 0, "%s", adfd_error());
+    CHECK(rw.n_windows == rp.n_windows && rw.n_windows > 20,
+          "%s hop %d: %d windows whole, %d in pieces", preset, hop, rw.n_windows, rp.n_windows);
+    int worst = -1;
+    for (int i = 0; i < rw.n_windows && i < rp.n_windows; i++) {
+        int same = rw.windows[i].offset_frames == rp.windows[i].offset_frames &&
+                   rw.windows[i].start_seconds == rp.windows[i].start_seconds &&
+                   fabsf(rw.windows[i].score - rp.windows[i].score) <= 1e-6f;
+        if (!same && worst < 0) worst = i;
+    }
+    CHECK(worst < 0, "%s hop %d: window %d differs: offset %d/%d score %.9g/%.9g", preset, hop,
+          worst, worst >= 0 ? rw.windows[worst].offset_frames : 0,
+          worst >= 0 ? rp.windows[worst].offset_frames : 0,
+          worst >= 0 ? rw.windows[worst].score : 0, worst >= 0 ? rp.windows[worst].score : 0);
+    CHECK_CLOSE(rw.clip_score, rp.clip_score, 1e-6, 1e-7);
+    printf("pieces %s hop %d: %d windows agree\n", preset, hop, rw.n_windows);
+    analyze_result_free(&rw);
+    analyze_result_free(&rp);
+    analyzer_free(&whole);
+    analyzer_free(&pieces);
+    free(speech);
+    free(x);
+    model_free(&m);
+}
+
 static void test_top_windows(void) {
     float scores[] = {0.1f, 0.9f, 0.5f, 0.9f, 0.3f, 0.95f};
     analyze_window w[6];
@@ -217,6 +258,11 @@ int main(void) {
     test_default_preset_trimmed();
     test_short_clips();
     test_aggregates_and_errors();
+    int hops[] = {40, 27, 80, 7};
+    for (int h = 0; h < 4; h++) {
+        test_pieces("seed", hops[h]);
+        test_pieces("default", hops[h]);
+    }
     test_top_windows();
     return check_exit_status("test_analyze_windows");
 }

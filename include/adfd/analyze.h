@@ -36,12 +36,16 @@ typedef struct {
     feature_params window_params; /* the model's front end with chunk_hop = hop_frames */
     mel_frontend *frontend;
     int hop_frames;
-    char aggregate[16]; /* "rms", "mean" or "max" */
-    int batch;          /* windows per model_predict call */
+    char aggregate[16];     /* "rms", "mean" or "max" */
+    int batch;              /* windows per model_predict call */
+    int64_t segment_frames; /* long clips are scored in pieces of about this many frames */
 } analyzer;
 
 /* Windows per model_predict call: large enough for GEMM efficiency, small enough for the cache. */
 #define ADFD_ANALYZE_BATCH 64
+/* Pieces of 5 minutes bound the memory of a long recording to ~30 MB of windows at a time (the
+ * scores do not depend on it: test_analyze_windows compares tiny pieces with one piece). */
+#define ADFD_ANALYZE_SEGMENT_FRAMES 24000
 
 /* Frames of hop_length closest to hop_seconds (at least 1). */
 int analyze_hop_frames(const feature_params *p, double hop_seconds);
