@@ -24,7 +24,13 @@ die() {
     exit 1
 }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive PIDFILE NAME: the pid file names a live process called NAME (a stale file whose pid
+# was reused by another program does not count, and that program is never signalled).
+pid_alive() {
+    local pid
+    pid="$(cat "$1" 2>/dev/null)" || return 1
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
 
 write_conf() {
     local cpus mem_mb
@@ -81,7 +87,7 @@ start_munge() {
             dd if=/dev/urandom of="$dir/munge/munge.key" bs=1024 count=1 status=none
     fi
     chmod 600 "$dir/munge/munge.key"
-    pid_alive "$dir/munge/munged.pid" && return 0
+    pid_alive "$dir/munge/munged.pid" munged && return 0
     # --force: munged refuses to run as root without it (this cluster runs everything as root).
     munged --force --key-file="$dir/munge/munge.key" --socket="$dir/munge/munge.socket" \
         --pid-file="$dir/munge/munged.pid" --log-file="$dir/log/munged.log" \
@@ -104,7 +110,7 @@ cmd_start() {
     command -v slurmctld >/dev/null && command -v munged >/dev/null ||
         die "slurmctld/slurmd/munge are not installed: run scripts/install-deps.sh (scripts/deps/slurm.txt)"
     mkdir -p "$dir/ctld" "$dir/spool" "$dir/log"
-    if pid_alive "$dir/slurmctld.pid" && pid_alive "$dir/slurmd.pid"; then
+    if pid_alive "$dir/slurmctld.pid" slurmctld && pid_alive "$dir/slurmd.pid" slurmd; then
         echo "slurm-local: already running in $dir"
         wait_node_idle
         return 0
@@ -112,16 +118,16 @@ cmd_start() {
     write_conf
     start_munge
     # -c: a test cluster starts with an empty queue, whatever an earlier run left in $dir/ctld.
-    pid_alive "$dir/slurmctld.pid" || slurmctld -c -f "$conf" ||
+    pid_alive "$dir/slurmctld.pid" slurmctld || slurmctld -c -f "$conf" ||
         die "slurmctld did not start (see $dir/log/slurmctld.log)"
-    pid_alive "$dir/slurmd.pid" || slurmd -f "$conf" || die "slurmd did not start (see $dir/log/slurmd.log)"
+    pid_alive "$dir/slurmd.pid" slurmd || slurmd -f "$conf" || die "slurmd did not start (see $dir/log/slurmd.log)"
     wait_node_idle
     echo "slurm-local: node $host idle; export SLURM_CONF=$conf"
 }
 
 stop_daemon() {
     local name="$1" pidfile="$2"
-    pid_alive "$pidfile" || return 0
+    pid_alive "$pidfile" "$name" || { rm -f "$pidfile"; return 0; }
     local pid
     pid="$(cat "$pidfile")"
     kill -TERM "$pid" 2>/dev/null || true
@@ -135,7 +141,7 @@ stop_daemon() {
 }
 
 cmd_stop() {
-    if pid_alive "$dir/slurmctld.pid"; then
+    if pid_alive "$dir/slurmctld.pid" slurmctld; then
         # Jobs first, so that no job step outlives the daemons that manage it.
         SLURM_CONF="$conf" scancel --full --quiet --user="$(id -un)" 2>/dev/null || true
         for _ in $(seq 1 60); do
@@ -154,9 +160,9 @@ cmd_status() {
     for name in munged slurmctld slurmd; do
         pidfile="$dir/$name.pid"
         [ "$name" = munged ] && pidfile="$dir/munge/munged.pid"
-        if pid_alive "$pidfile"; then echo "$name: running (pid $(cat "$pidfile"))"; else echo "$name: stopped"; fi
+        if pid_alive "$pidfile" "$name"; then echo "$name: running (pid $(cat "$pidfile"))"; else echo "$name: stopped"; fi
     done
-    if pid_alive "$dir/slurmctld.pid"; then
+    if pid_alive "$dir/slurmctld.pid" slurmctld; then
         SLURM_CONF="$conf" sinfo -N
         SLURM_CONF="$conf" squeue
     fi

@@ -47,6 +47,10 @@ for port in $(seq $((20000 + $$ % 20000 / 2 * 2)) 2 45000); do
 done
 export ADFD_SLURM_PORT=$port
 cleanup() {
+    if [ "$failures" -gt 0 ]; then
+        echo "--- the last lines of the Slurm logs:"
+        tail -n 15 "$ADFD_SLURM_DIR"/log/slurmctld.log "$ADFD_SLURM_DIR"/log/slurmd.log
+    fi
     "$src/scripts/slurm-local.sh" stop >/dev/null || echo "test_slurm_jobs: stopping Slurm failed"
     rm -rf "$ADFD_SLURM_DIR"
 }
@@ -63,8 +67,9 @@ export ADFD # the jobs get the submitter's environment (sbatch --export=ALL)
 job_state() { scontrol show job -o "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 
 # wait_job ID SECONDS: waits until no task of the job is pending or running. A requeued job
-# waits ~2 minutes before it may start again (Slurm's requeue delay); it is let go at once
-# (scontrol update StartTime=now) to keep the test short.
+# waits ~2 minutes before it may start again (Slurm's requeue delay); to keep the test short it
+# is let go (scontrol update StartTime=now) as soon as its previous run's slurmstepd is gone
+# (launched earlier, the new run can collide with the old one's clean-up and fail).
 wait_job() {
     local id=$1 limit=$2 t0=$SECONDS
     [ -n "$id" ] || { echo "test_slurm_jobs: no job id (sbatch failed)"; return 1; }
@@ -77,7 +82,7 @@ wait_job() {
             scancel "$id"
             return 1
         fi
-        if grep -q 'PENDING BeginTime' <<<"$queue"; then
+        if grep -q 'PENDING BeginTime' <<<"$queue" && ! pgrep -f "slurmstepd: \[$id\." >/dev/null; then
             scontrol update JobId="$id" StartTime=now 2>/dev/null || true
         fi
         sleep 1
@@ -182,6 +187,22 @@ check "Slurm counts one restart" grep -q 'Restarts=1' <(scontrol show job "$pre"
 check "the requeued run resumed (--resume) in the same run folder" \
     grep -q -- "--out runs/adfd-grid_$pre --resume" "$log"
 check "preempted + requeued run = uninterrupted run (grid.tsv, best.h5 via h5py)" \
+    compare same "runs/adfd-grid_$whole" "runs/adfd-grid_$pre"
+
+# The other launcher and the other way to signal: srun --mpi=pmix, and USR1 to every process
+# of the job (batch shell, srun and the ranks themselves) rather than to the batch shell only.
+pre=$(sbatch --parsable --export=ALL,ADFD_LAUNCHER=srun "$src/jobs/grid.sbatch" "${grid_opts[@]}")
+for _ in $(seq 1 600); do
+    cat "runs/adfd-grid_$pre"/epochs/*.tsv 2>/dev/null | grep -q . && break
+    sleep 0.1
+done
+scancel --signal=USR1 --full "$pre"
+wait_job "$pre" 180
+log="adfd-grid_$pre.out"
+expect_completed "$pre" "grid.sbatch under srun --mpi=pmix, preempted with scancel --full" "$log"
+check "srun: the job requeued itself and resumed" \
+    grep -q -- "srun --mpi=pmix .* --out runs/adfd-grid_$pre --resume" "$log"
+check "srun, preempted + requeued run = uninterrupted run (grid.tsv, best.h5 via h5py)" \
     compare same "runs/adfd-grid_$whole" "runs/adfd-grid_$pre"
 
 # --- 4. grid-array.sbatch (2 tasks) + the afterok merge -----------------------------------------
