@@ -75,16 +75,21 @@ wait_job() {
     [ -n "$id" ] || { echo "test_slurm_jobs: no job id (sbatch failed)"; return 1; }
     while [ $((SECONDS - t0)) -lt "$limit" ]; do
         local queue
-        queue="$(squeue -h -j "$id" -o '%i %T %r' 2>/dev/null)"
+        # %A: the id of each element (array tasks have their own), %T state, %r reason
+        queue="$(squeue -h -j "$id" -o '%A %T %r' 2>/dev/null)"
         [ -z "$queue" ] && return 0
         if grep -q 'DependencyNeverSatisfied' <<<"$queue"; then
             echo "test_slurm_jobs: job $id can never start (a job it depends on failed)"
             scancel "$id"
             return 1
         fi
-        if grep -q 'PENDING BeginTime' <<<"$queue" && ! pgrep -f "slurmstepd: \[$id\." >/dev/null; then
-            scontrol update JobId="$id" StartTime=now 2>/dev/null || true
-        fi
+        local element state reason
+        while read -r element state reason; do
+            if [ "$state $reason" = "PENDING BeginTime" ] &&
+                ! pgrep -f "slurmstepd: \[$element\." >/dev/null; then
+                scontrol update JobId="$element" StartTime=now 2>/dev/null || true
+            fi
+        done <<<"$queue"
         sleep 1
     done
     echo "test_slurm_jobs: job $id still queued after $limit s:"
@@ -205,14 +210,23 @@ check "srun: the job requeued itself and resumed" \
 check "srun, preempted + requeued run = uninterrupted run (grid.tsv, best.h5 via h5py)" \
     compare same "runs/adfd-grid_$whole" "runs/adfd-grid_$pre"
 
-# --- 4. grid-array.sbatch (2 tasks) + the afterok merge -----------------------------------------
+# --- 4. grid-array.sbatch (2 tasks, one preempted) + the afterok merge --------------------------
 read -r array merge < <(TASKS=2 "$src/jobs/submit-grid-array.sh" -- "${grid_opts[@]}")
-wait_job "$array" 120
+# Array task 0 is preempted after its first epoch: the merge must wait for its requeued run.
+for _ in $(seq 1 600); do
+    cat "runs/adfd-grid-array_$array"/epochs/task000-*.tsv 2>/dev/null | grep -q . && break
+    sleep 0.1
+done
+scancel --signal=USR1 --batch "${array}_0"
+wait_job "$array" 180
 wait_job "$merge" 120
 expect_completed "$array" "grid-array.sbatch, 2 tasks" "adfd-grid-array_${array}_0.out" \
     "adfd-grid-array_${array}_1.out"
 check "one log per array task" \
     [ -f "adfd-grid-array_${array}_0.out" -a -f "adfd-grid-array_${array}_1.out" ]
+check "array task 0 requeued itself and resumed its slice" \
+    grep -q -- "--out runs/adfd-grid-array_$array --task-id 0 --num-tasks 2 --resume" \
+    "adfd-grid-array_${array}_0.out"
 expect_completed "$merge" "grid-merge.sbatch after the array" "adfd-grid-merge_$merge.out"
 check "array + merge = one grid job (grid.tsv, best.h5 via h5py)" \
     compare same "runs/adfd-grid_$whole" "runs/adfd-grid-array_$array"
