@@ -22,19 +22,11 @@ typedef struct {
     int64_t rows, capacity;
 } row_buffer;
 
+static void row_buffer_reserve(row_buffer *b, int64_t rows);
+
 static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *offsets, int n,
                            int32_t clip) {
-    if (b->rows + n > b->capacity) {
-        int64_t cap = b->capacity ? b->capacity : 256;
-        while (cap < b->rows + n)
-            cap *= 2;
-        b->features = realloc(b->features, (size_t)cap * ROW_VALUES * sizeof(float));
-        b->clip = realloc(b->clip, (size_t)cap * sizeof(int32_t));
-        b->offset = realloc(b->offset, (size_t)cap * sizeof(int32_t));
-        ADFD_CHECK(b->features && b->clip && b->offset, "out of memory for %lld feature rows",
-                   (long long)cap);
-        b->capacity = cap;
-    }
+    row_buffer_reserve(b, b->rows + n);
     memcpy(b->features + (size_t)b->rows * ROW_VALUES, chunks,
            (size_t)n * ROW_VALUES * sizeof(float));
     for (int i = 0; i < n; i++) {
@@ -47,6 +39,69 @@ static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *of
 static _Noreturn void fatal_clip(const char *tmp_path, const char *message) {
     unlink(tmp_path); /* nothing half-written is left behind; the other ranks are aborted */
     adfd_die(__FILE__, __LINE__, "%s (run with --skip-bad to skip unreadable clips)", message);
+}
+
+static void row_buffer_reserve(row_buffer *b, int64_t rows) {
+    if (rows <= b->capacity) return;
+    int64_t cap = b->capacity ? b->capacity : 256;
+    while (cap < rows)
+        cap *= 2;
+    b->features = realloc(b->features, (size_t)cap * ROW_VALUES * sizeof(float));
+    b->clip = realloc(b->clip, (size_t)cap * sizeof(int32_t));
+    b->offset = realloc(b->offset, (size_t)cap * sizeof(int32_t));
+    ADFD_CHECK(b->features && b->clip && b->offset, "out of memory for %lld feature rows",
+               (long long)cap);
+    b->capacity = cap;
+}
+
+/* First row of rank r's block when n rows are cut into size nearly equal contiguous blocks. */
+static int64_t block_start(int64_t n, int r, int size) {
+    return n * r / size;
+}
+
+/* The round's rows are held by the ranks that computed them (row g of the round by
+ * row_source[g], each rank's rows in increasing g). Afterwards *b holds the contiguous block
+ * [block_start(rank), block_start(rank+1)) in order, so that each rank writes one regular
+ * hyperslab. *spare is scratch space, swapped with *b. */
+static void redistribute_rows(row_buffer *b, row_buffer *spare, const int *row_source,
+                              int64_t round_rows, int rank, int size) {
+    int *send = callocCheck((size_t)size * 4, sizeof(int)); /* counts and displacements */
+    int *send_displ = send + size, *recv = send + 2 * size, *recv_displ = send + 3 * size;
+    for (int d = 0; d < size; d++)
+        for (int64_t g = block_start(round_rows, d, size); g < block_start(round_rows, d + 1, size);
+             g++) {
+            if (row_source[g] == rank) send[d]++;
+            if (d == rank) recv[row_source[g]]++;
+        }
+    int64_t n_recv = 0;
+    for (int r = 0; r < size; r++) {
+        send_displ[r] = r ? send_displ[r - 1] + send[r - 1] : 0;
+        recv_displ[r] = r ? recv_displ[r - 1] + recv[r - 1] : 0;
+        n_recv += recv[r];
+    }
+    row_buffer_reserve(spare, n_recv);
+    MPI_Datatype row_type;
+    ADFD_MPI_CHECK(MPI_Type_contiguous(ROW_VALUES, MPI_FLOAT, &row_type));
+    ADFD_MPI_CHECK(MPI_Type_commit(&row_type));
+    ADFD_MPI_CHECK(MPI_Alltoallv(b->features, send, send_displ, row_type, spare->features, recv,
+                                 recv_displ, row_type, MPI_COMM_WORLD));
+    ADFD_MPI_CHECK(MPI_Alltoallv(b->clip, send, send_displ, MPI_INT32_T, spare->clip, recv,
+                                 recv_displ, MPI_INT32_T, MPI_COMM_WORLD));
+    ADFD_MPI_CHECK(MPI_Alltoallv(b->offset, send, send_displ, MPI_INT32_T, spare->offset, recv,
+                                 recv_displ, MPI_INT32_T, MPI_COMM_WORLD));
+    MPI_Type_free(&row_type);
+    /* the received rows are grouped by source; put them back in round order */
+    row_buffer_reserve(b, n_recv);
+    int64_t g0 = block_start(round_rows, rank, size);
+    for (int64_t i = 0; i < n_recv; i++) {
+        int s = row_source[g0 + i], from = recv_displ[s]++;
+        memcpy(b->features + (size_t)i * ROW_VALUES, spare->features + (size_t)from * ROW_VALUES,
+               ROW_VALUES * sizeof(float));
+        b->clip[i] = spare->clip[from];
+        b->offset[i] = spare->offset[from];
+    }
+    b->rows = n_recv;
+    free(send);
 }
 
 /* Header durations of every clip, read by rank i % size and summed; -1 marks unreadable. */
@@ -133,7 +188,10 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
         store_writer_create(MPI_COMM_WORLD, o->tmp_path, &o->params, ds->source_path, checksum);
     mel_frontend *fe = mel_frontend_create(&o->params);
     ADFD_CHECK(fe != NULL, "%s", adfd_error());
+    double t_phase = adfd_seconds();
     double *dur = header_durations(ds, o, rank, size);
+    double header_seconds = adfd_seconds() - t_phase, decode_seconds = 0.0, feature_seconds = 0.0;
+    double collective_seconds = 0.0;
     int normalise = o->params.log_db; /* the seed preset is fed raw (mean 0, std 1) */
 
     int n = ds->n_clips;
@@ -142,7 +200,7 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     int *owner = mallocCheck((size_t)n * sizeof *owner);
     int32_t *table_row = mallocCheck((size_t)n * sizeof *table_row);
     double totals[BAND_STATS] = {0}, train_values = 0.0;
-    row_buffer buf = {0};
+    row_buffer buf = {0}, spare = {0};
     int n_good = 0;
     int64_t rows_written = 0;
     double audio_done = 0.0;
@@ -163,8 +221,13 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
             int32_t *offsets = NULL;
             int64_t n_samples = 0;
             int n_chunks = 0;
-            if (audio_load(path, &x, &n_samples) != 0 ||
-                features_clip_chunks(fe, x, n_samples, &chunks, &offsets, &n_chunks) != 0) {
+            double t0 = adfd_seconds();
+            int ok = audio_load(path, &x, &n_samples) == 0;
+            double t1 = adfd_seconds();
+            ok = ok && features_clip_chunks(fe, x, n_samples, &chunks, &offsets, &n_chunks) == 0;
+            decode_seconds += t1 - t0;
+            feature_seconds += adfd_seconds() - t1;
+            if (!ok) {
                 if (!o->skip_bad) fatal_clip(o->tmp_path, adfd_error());
                 log_all("adfd prepare: skipping %s\n", adfd_error());
                 rows_of[c] = -1;
@@ -179,33 +242,32 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
             free(chunks);
             free(offsets);
         }
+        t_phase = adfd_seconds();
         /* settle the round: every clip has one owner, so these sums are exact */
         ADFD_MPI_CHECK(
             MPI_Allreduce(MPI_IN_PLACE, rows_of + c0, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
         ADFD_MPI_CHECK(
             MPI_Allreduce(MPI_IN_PLACE, seconds_of + c0, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        int64_t *run_start = mallocCheck((size_t)k * sizeof *run_start);
-        int64_t *run_rows = mallocCheck((size_t)k * sizeof *run_rows);
-        int n_runs = 0;
         int64_t round_rows = 0, local = 0;
         for (int c = c0; c < c1; c++) {
             if (owner[c - c0] < 0) rows_of[c] = -1; /* unreadable header */
             if (rows_of[c] < 0) continue;
             table_row[c] = n_good++;
             audio_done += seconds_of[c];
-            if (owner[c - c0] == rank && rows_of[c] > 0) {
-                run_start[n_runs] = round_rows;
-                run_rows[n_runs++] = rows_of[c];
+            if (owner[c - c0] == rank)
                 for (int64_t r = 0; r < rows_of[c]; r++)
-                    buf.clip[local + r] = table_row[c];
-                local += rows_of[c];
-            }
+                    buf.clip[local++] = table_row[c];
             if (normalise && ds->clips[c].split == SPLIT_TRAIN)
                 train_values += (double)rows_of[c] * ADFD_CHUNK_FRAMES;
             round_rows += rows_of[c];
         }
-        store_writer_append(w, round_rows, n_runs, run_start, run_rows, buf.features, buf.clip,
-                            buf.offset);
+        int *row_source = mallocCheck((size_t)(round_rows > 0 ? round_rows : 1) * sizeof(int));
+        for (int c = c0, g = 0; c < c1; c++)
+            for (int64_t r = 0; r < rows_of[c]; r++)
+                row_source[g++] = owner[c - c0];
+        redistribute_rows(&buf, &spare, row_source, round_rows, rank, size);
+        free(row_source);
+        store_writer_append(w, buf.rows, buf.features, buf.clip, buf.offset);
         rows_written += round_rows;
         if (stats) {
             ADFD_MPI_CHECK(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : stats, stats, k * BAND_STATS,
@@ -216,8 +278,7 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
                         totals[j] += stats[(size_t)i * BAND_STATS + j];
             free(stats);
         }
-        free(run_start);
-        free(run_rows);
+        collective_seconds += adfd_seconds() - t_phase;
         if (o->progress && rank == 0) print_progress(c1, n, audio_done, adfd_seconds() - t_start);
     }
     if (o->progress && rank == 0) fprintf(stderr, "\n");
@@ -262,8 +323,15 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
                            split,  seconds, ds->n_speakers, (const char *const *)ds->speakers,
                            mean,   stdev,   n_skipped,      skipped};
     store_writer_finish(w, &tables);
-    *summary =
-        (prepare_summary){n_good, n_skipped, rows_written, audio_done, adfd_seconds() - t_start};
+    *summary = (prepare_summary){n_good,
+                                 n_skipped,
+                                 rows_written,
+                                 audio_done,
+                                 adfd_seconds() - t_start,
+                                 header_seconds,
+                                 decode_seconds,
+                                 feature_seconds,
+                                 collective_seconds};
     free(files);
     free(skipped);
     free(speaker);
@@ -273,6 +341,9 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     free(buf.features);
     free(buf.clip);
     free(buf.offset);
+    free(spare.features);
+    free(spare.clip);
+    free(spare.offset);
     free(rows_of);
     free(seconds_of);
     free(owner);

@@ -66,8 +66,7 @@ static int make_features(int argc, char **argv) {
     /* one listed skipped clip: the store writer (at the time of writing) fails on an empty list */
     const char *skipped[1] = {"unreadable.wav"};
     store_writer *w = store_writer_create(MPI_COMM_SELF, out, &p, "synthetic", "0000000000000000");
-    int64_t start = 0, rows = n_rows;
-    store_writer_append(w, n_rows, 1, &start, &rows, features, clip, offset);
+    store_writer_append(w, n_rows, features, clip, offset);
     store_tables t = {.n_clips = n_clips,
                       .file = (const char *const *)files,
                       .speaker = speaker,

@@ -1,5 +1,6 @@
-/* store writer + reader round trip under MPI (run at 1 and 3 ranks): rows are dealt to the ranks
- * round-robin by clip in several rounds (a rank with no rows in a round still takes part), then
+/* store writer + reader round trip under MPI (run at 1 and 3 ranks): each rank appends a
+ * contiguous share of the clips in several rounds (in one round rank 0 has every row and the
+ * others none, which must still work), then
  * rank 0 reads rows back in random order with repeats and checks every value against the formula
  * that generated it, the clip table, the attributes and the normalisation. */
 #include <mpi.h>
@@ -38,16 +39,16 @@ int main(int argc, char **argv) {
     int64_t first_row[N_CLIPS];
     for (int r = 0; r < ROUNDS; r++) {
         int c0 = r * per_round, c1 = c0 + per_round < N_CLIPS ? c0 + per_round : N_CLIPS;
-        int64_t round_rows = 0, starts[N_CLIPS], counts[N_CLIPS];
-        int n_runs = 0;
+        /* this rank's clips: a contiguous share of the round (empty for some ranks) */
+        int mine0 = c0 + (c1 - c0) * rank / size, mine1 = c0 + (c1 - c0) * (rank + 1) / size;
+        if (r == 1 && size > 1) mine0 = mine1 = rank == 0 ? c1 : c0; /* rank 0 alone, others 0 */
+        if (r == 1 && size > 1 && rank == 0) mine0 = c0;
         float *feat = mallocCheck((size_t)64 * ROW_VALUES * sizeof(float));
         int32_t clip[64], offset[64];
-        int local = 0;
+        int64_t round_rows = 0, local = 0;
         for (int c = c0; c < c1; c++) {
             first_row[c] = row_base + round_rows;
-            if ((c - c0) % size == rank && clip_rows(c) > 0) {
-                starts[n_runs] = round_rows;
-                counts[n_runs++] = clip_rows(c);
+            if (c >= mine0 && c < mine1)
                 for (int k = 0; k < clip_rows(c); k++, local++) {
                     for (int b = 0; b < ADFD_N_MELS; b++)
                         for (int t = 0; t < ADFD_CHUNK_FRAMES; t++)
@@ -56,10 +57,9 @@ int main(int argc, char **argv) {
                     clip[local] = c;
                     offset[local] = 40 * k;
                 }
-            }
             round_rows += clip_rows(c);
         }
-        store_writer_append(w, round_rows, n_runs, starts, counts, feat, clip, offset);
+        store_writer_append(w, local, feat, clip, offset);
         row_base += round_rows;
         free(feat);
     }

@@ -36,6 +36,9 @@ typedef struct {
     int64_t n_rows;
     double audio_seconds; /* decoded audio of the written clips */
     double wall_seconds;
+    /* where rank 0's time went: header durations, decoding + resampling, features, and the
+     * collective steps (sums, writes, waiting for the slowest rank) */
+    double header_seconds, decode_seconds, feature_seconds, collective_seconds;
 } prepare_summary;
 
 /* Collective over MPI_COMM_WORLD. An unreadable clip without skip_bad removes tmp_path and

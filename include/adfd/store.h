@@ -60,13 +60,12 @@ typedef struct store_writer store_writer;
  * and grow with each append. */
 store_writer *store_writer_create(MPI_Comm comm, const char *path, const feature_params *p,
                                   const char *source_meta, const char *source_checksum);
-/* Appends round_rows rows (the total over all ranks) after the rows written so far. This rank
- * contributes n_runs runs: run r is run_rows[r] rows at row run_start[r] of the round
- * (increasing, not overlapping other ranks' runs); its rows are consecutive in features
- * [rows][128][80], clip [rows], offset [rows]. One collective write per dataset. */
-void store_writer_append(store_writer *w, int64_t round_rows, int n_runs, const int64_t *run_start,
-                         const int64_t *run_rows, const float *features, const int32_t *clip,
-                         const int32_t *offset);
+/* Appends local_rows rows from every rank after the rows written so far, rank 0's first, then
+ * rank 1's, ... (offsets from an exclusive scan of the counts; a rank may pass 0 rows). The
+ * rows are features [local_rows][128][80], clip [local_rows], offset [local_rows]. One
+ * collective write per dataset. */
+void store_writer_append(store_writer *w, int64_t local_rows, const float *features,
+                         const int32_t *clip, const int32_t *offset);
 /* The small tables, identical on every rank (rank 0 writes them). */
 typedef struct {
     int n_clips;
@@ -74,7 +73,7 @@ typedef struct {
     const int32_t *speaker, *label, *split;
     const float *seconds;
     int n_speakers;
-    const char *const *speaker_name; /* [n_speakers], shorter than ADFD_SPEAKER_MAX */
+    const char *const *speaker_name;   /* [n_speakers], shorter than ADFD_SPEAKER_MAX */
     const float *band_mean, *band_std; /* [128] */
     int n_skipped;
     const char *const *skipped; /* [n_skipped] */
