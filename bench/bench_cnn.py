@@ -1,5 +1,6 @@
 """PyTorch 1.13 reference for bench_cnn: the original module, one thread, the same shapes.
 Run with MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 (bench/bench_cnn.sh does).
+Time is the process's CPU time (torch.set_num_threads(1)), as in bench_cnn.c.
 Prints "train C=.. B=.. samples_per_s X" and "infer C=.. B=256 samples_per_s X" lines."""
 import sys
 import time
@@ -24,11 +25,11 @@ class Net(nn.Module):
 
 def timed(fn):
     fn()
-    n, t0 = 0, time.perf_counter()
+    n, t0 = 0, time.process_time()
     while True:
         fn()
         n += 1
-        dt = time.perf_counter() - t0
+        dt = time.process_time() - t0
         if dt >= seconds:
             return n / dt
 

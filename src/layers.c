@@ -211,27 +211,44 @@ void maxpool2x2_backward(float *dinp, const float *dout, const uint8_t *arg, int
             }
 }
 
-static inline uint64_t splitmix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+/* Dropout draws: a 32-bit hash of (sample stream, element) per element, computed in vector
+ * lanes; element e is dropped when its upper 16 bits are below round(p * 65536). */
+static inline uint32_t mix32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
 }
 
-void dropout_mask(float *mask, const int64_t *sample_ids, int B, int n, float p, uint64_t seed,
-                  uint64_t epoch) {
-    /* an element is dropped when its 16-bit uniform u16 < threshold = round(p * 65536) */
-    uint32_t threshold = (uint32_t)lrintf(p * 65536.0f);
+static uint64_t dropout_stream(uint64_t seed, uint64_t epoch, int64_t sample_id) {
+    return rng_hash64(seed, epoch, (uint64_t)sample_id);
+}
+
+static uint32_t dropout_threshold(float p) {
+    return (uint32_t)lrintf(p * 65536.0f);
+}
+
+/* keep[j] = 1 or 0 for elements e0 .. e0+n of the sample with this stream */
+static inline void dropout_keep_row(float *keep, uint64_t stream, uint32_t e0, int n,
+                                    uint32_t threshold) {
+    uint32_t lo = (uint32_t)stream, hi = (uint32_t)(stream >> 32);
+    for (int j = 0; j < n; j++) {
+        uint32_t u16 = mix32(lo ^ mix32(e0 + (uint32_t)j + hi)) >> 16;
+        keep[j] = u16 < threshold ? 0.0f : 1.0f;
+    }
+}
+
+HOT void dropout_mask(float *mask, const int64_t *sample_ids, int B, int n, float p, uint64_t seed,
+                      uint64_t epoch) {
+    uint32_t threshold = dropout_threshold(p);
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     for (int b = 0; b < B; b++) {
-        uint64_t stream = rng_hash64(seed, epoch, (uint64_t)sample_ids[b]);
         float *m = mask + (size_t)b * n;
-        for (int g = 0; g * 4 < n; g++) {
-            uint64_t h = splitmix64(stream + (uint64_t)(g + 1) * 0x9e3779b97f4a7c15ULL);
-            for (int t = 0; t < 4 && 4 * g + t < n; t++) {
-                uint32_t u16 = (uint32_t)(h >> (16 * t)) & 0xffffu;
-                m[4 * g + t] = u16 < threshold ? 0.0f : scale;
-            }
-        }
+        dropout_keep_row(m, dropout_stream(seed, epoch, sample_ids[b]), 0, n, threshold);
+        for (int i = 0; i < n; i++)
+            m[i] *= scale;
     }
 }
 
@@ -325,24 +342,38 @@ static void deinterleave(float *xe, float *xo, const float *x, int H, int W, int
         }
 }
 
-/* y[s][j], s = 2*dr + dc: the conv output at (2*pi + dr, 2*j + dc), lanes j < L */
+/* y[s][j], s = 2*dr + dc: the conv output at (2*pi + dr, 2*j + dc), lanes j < L. One window
+ * row at a time and one multiply-add per statement, so that the accumulators, the 9 weights and
+ * the loads fit in the 16 vector registers and every step is an FMA. */
 static inline void conv_quad(float y[4][MAX_L], const float *xe, const float *xo, int RS, int pi,
                              const float *w, float bias, int L) {
-    for (int j = 0; j < L; j++) {
-        float a00 = bias, a01 = bias, a10 = bias, a11 = bias;
-        for (int di = 0; di < 3; di++) {
-            const float *E = xe + (2 * pi + di) * RS, *O = xo + (2 * pi + di) * RS;
-            const float *E1 = E + RS, *O1 = O + RS;
-            float w0 = w[3 * di], w1 = w[3 * di + 1], w2 = w[3 * di + 2];
-            a00 += w0 * E[j] + w1 * O[j] + w2 * E[j + 1];
-            a01 += w0 * O[j] + w1 * E[j + 1] + w2 * O[j + 1];
-            a10 += w0 * E1[j] + w1 * O1[j] + w2 * E1[j + 1];
-            a11 += w0 * O1[j] + w1 * E1[j + 1] + w2 * O1[j + 1];
+    for (int dr = 0; dr < 2; dr++) {
+        const float *E0 = xe + (2 * pi + dr) * RS, *O0 = xo + (2 * pi + dr) * RS;
+        const float *E1 = E0 + RS, *O1 = O0 + RS, *E2 = E1 + RS, *O2 = O1 + RS;
+        float *ye = y[2 * dr], *yo = y[2 * dr + 1];
+        for (int j = 0; j < L; j++) {
+            float a = bias, b = bias;
+            a += w[0] * E0[j];
+            b += w[0] * O0[j];
+            a += w[1] * O0[j];
+            b += w[1] * E0[j + 1];
+            a += w[2] * E0[j + 1];
+            b += w[2] * O0[j + 1];
+            a += w[3] * E1[j];
+            b += w[3] * O1[j];
+            a += w[4] * O1[j];
+            b += w[4] * E1[j + 1];
+            a += w[5] * E1[j + 1];
+            b += w[5] * O1[j + 1];
+            a += w[6] * E2[j];
+            b += w[6] * O2[j];
+            a += w[7] * O2[j];
+            b += w[7] * E2[j + 1];
+            a += w[8] * E2[j + 1];
+            b += w[8] * O2[j + 1];
+            ye[j] = a;
+            yo[j] = b;
         }
-        y[0][j] = a00;
-        y[1][j] = a01;
-        y[2][j] = a10;
-        y[3][j] = a11;
     }
 }
 
@@ -454,22 +485,30 @@ HOT void conv_bn_sums(double *sums, const float *inp, const float *weight, const
 HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, const float *inp,
                               const float *weight, const float *bias, const float *mean,
                               const float *invstd, const float *gamma, const float *beta,
-                              const float *mask, int B, int C, int H, int W) {
+                              const dropout_spec *drop, int B, int C, int H, int W) {
     pool_geometry g = pool_geometry_of(H, W);
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L];
     float zbest[MAX_L], ybest[MAX_L], kbest[MAX_L]; /* kbest: window index 0..3 */
+    float keep[MAX_L];
+    int dropping = drop && drop->p > 0.0f;
+    uint32_t threshold = dropping ? dropout_threshold(drop->p) : 0;
+    float scale = dropping ? 1.0f / (1.0f - drop->p) : 1.0f;
+    for (int j = 0; j < MAX_L; j++)
+        keep[j] = 1.0f;
     for (int b = 0; b < B; b++) {
         deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
+        uint64_t stream =
+            dropping ? dropout_stream(drop->seed, drop->epoch, drop->sample_ids[b]) : 0;
         for (int c = 0; c < C; c++) {
-            /* bn(y) = y * scale + shift: the normalisation folded into one multiply-add */
-            float scale = gamma[c] * invstd[c], shift = beta[c] - mean[c] * scale;
+            /* bn(y) = y * bn_scale + shift: the normalisation folded into one multiply-add */
+            float bn_scale = gamma[c] * invstd[c], shift = beta[c] - mean[c] * bn_scale;
             size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
             for (int pi = 0; pi < g.PH; pi++) {
                 conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
                 for (int j = 0; j < g.L; j++) {
                     /* first maximum in row-major window order, as PyTorch (strict >) */
-                    float z0 = y[0][j] * scale + shift, z1 = y[1][j] * scale + shift;
-                    float z2 = y[2][j] * scale + shift, z3 = y[3][j] * scale + shift;
+                    float z0 = y[0][j] * bn_scale + shift, z1 = y[1][j] * bn_scale + shift;
+                    float z2 = y[2][j] * bn_scale + shift, z3 = y[3][j] * bn_scale + shift;
                     float k01 = z1 > z0 ? 1.0f : 0.0f, k23 = z3 > z2 ? 3.0f : 2.0f;
                     float zb01 = z1 > z0 ? z1 : z0, zb23 = z3 > z2 ? z3 : z2;
                     float yb01 = z1 > z0 ? y[1][j] : y[0][j], yb23 = z3 > z2 ? y[3][j] : y[2][j];
@@ -478,16 +517,20 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
                     kbest[j] = zb23 > zb01 ? k23 : k01;
                 }
                 size_t o = plane + (size_t)pi * g.PW;
-                const float *m = mask ? mask + o : NULL;
+                if (dropping)
+                    dropout_keep_row(keep, stream, (uint32_t)(o - (size_t)b * C * g.PH * g.PW),
+                                     g.PW, threshold);
+                /* a unit passes when its ReLU is on and dropout keeps it */
                 for (int j = 0; j < g.PW; j++) {
-                    int active = zbest[j] > 0.0f;
-                    float pooled = active ? zbest[j] : 0.0f;
-                    out[o + j] = m ? pooled * m[j] : pooled;
+                    float z = zbest[j], k = kbest[j], kept = keep[j];
+                    float on = z > 0.0f ? kept : 0.0f;
+                    float code = z > 0.0f && kept > 0.0f ? k : (float)ADFD_POOL_INACTIVE;
+                    out[o + j] = on * z * scale;
+                    kbest[j] = code;
                 }
                 if (pool_arg)
                     for (int j = 0; j < g.PW; j++)
-                        pool_arg[o + j] =
-                            zbest[j] > 0.0f ? (uint8_t)kbest[j] : (uint8_t)ADFD_POOL_INACTIVE;
+                        pool_arg[o + j] = (uint8_t)kbest[j];
                 if (pool_xhat)
                     for (int j = 0; j < g.PW; j++)
                         pool_xhat[o + j] = (ybest[j] - mean[c]) * invstd[c];
@@ -497,7 +540,7 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
 }
 
 void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
-                                const uint8_t *pool_arg, const float *mask, int B, int C, int H,
+                                const uint8_t *pool_arg, float out_scale, int B, int C, int H,
                                 int W) {
     size_t P = (size_t)((H - 2) / 2) * ((W - 2) / 2);
     for (int c = 0; c < C; c++) {
@@ -506,7 +549,7 @@ void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *p
             size_t plane = ((size_t)b * C + c) * P;
             for (size_t p = 0; p < P; p++) {
                 if (pool_arg[plane + p] == ADFD_POOL_INACTIVE) continue;
-                float dy = mask ? dout[plane + p] * mask[plane + p] : dout[plane + p];
+                float dy = dout[plane + p] * out_scale;
                 s += dy;
                 sx += (double)dy * pool_xhat[plane + p];
             }
@@ -516,23 +559,58 @@ void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *p
     }
 }
 
+/* g4[s][j] = dout * out_scale * factor at the window position s the forward pass chose,
+ * 0 elsewhere and in the lanes j >= PW */
+static inline void window_gradients(float g4[4][MAX_L], const float *dout, const uint8_t *arg,
+                                    float factor, int PW) {
+    for (int j = 0; j < PW; j++) {
+        float d = factor * dout[j];
+        int a = arg[j]; /* (a == s) * d, not a conditional: GCC vectorises this form */
+        g4[0][j] = (float)(a == 0) * d;
+        g4[1][j] = (float)(a == 1) * d;
+        g4[2][j] = (float)(a == 2) * d;
+        g4[3][j] = (float)(a == 3) * d;
+    }
+}
+
+/* acc[k][j] += sum over the window of g4 * (input under tap k), for pooled row pi: tap (di, dc)
+ * sees input row 2pi+dr+di at column 2j+dc (window column 0) and 2j+1+dc (column 1) */
+static inline void window_weight_gradients(float acc[9][MAX_L], float g4[4][MAX_L], const float *xe,
+                                           const float *xo, int RS, int pi, int L) {
+    for (int di = 0; di < 3; di++)
+        for (int dr = 0; dr < 2; dr++) {
+            const float *E = xe + (2 * pi + dr + di) * RS, *O = xo + (2 * pi + dr + di) * RS;
+            const float *ge = g4[2 * dr], *go = g4[2 * dr + 1];
+            float *a0 = acc[3 * di], *a1 = acc[3 * di + 1], *a2 = acc[3 * di + 2];
+            for (int j = 0; j < L; j++) {
+                a0[j] += ge[j] * E[j];
+                a0[j] += go[j] * O[j];
+                a1[j] += ge[j] * O[j];
+                a1[j] += go[j] * E[j + 1];
+                a2[j] += ge[j] * E[j + 1];
+                a2[j] += go[j] * O[j + 1];
+            }
+        }
+}
+
+static double lanes_sum_double(const float *a, int L) {
+    double s = 0.0;
+    for (int j = 0; j < L; j++)
+        s += a[j];
+    return s;
+}
+
 HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
-                               const float *dout, const uint8_t *pool_arg, const float *mask,
+                               const float *dout, const uint8_t *pool_arg, float out_scale,
                                const float *inp, const float *weight, const float *bias,
                                const float *mean, const float *invstd, const float *gamma,
                                const double *local_dsums, const double *global_dsums, double count,
-                               const double *patch_S, const double *patch_G, int B, int C, int H,
-                               int W) {
+                               int B, int C, int H, int W) {
     pool_geometry g = pool_geometry_of(H, W);
-    /* with the patch moments the dense BatchNorm term is added per channel below, and the
-     * row loop only carries the pooled gradients (no convolution to recompute) */
-    float dense = patch_S ? 0.0f : 1.0f;
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L], valid[MAX_L];
-    float g4[4][MAX_L] = {{0}}, ones[MAX_L];
-    for (int j = 0; j < g.L; j++) {
+    float g4[4][MAX_L] = {{0}};
+    for (int j = 0; j < g.L; j++)
         valid[j] = j < g.PW ? 1.0f : 0.0f;
-        ones[j] = 1.0f;
-    }
     for (int b = 0; b < B; b++) {
         deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
         for (int c = 0; c < C; c++) {
@@ -545,67 +623,88 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
             size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
             for (int pi = 0; pi < g.PH; pi++) {
                 size_t o = plane + (size_t)pi * g.PW;
-                /* the gradient reaching the chosen position of each window (lanes >= PW
-                 * stay 0) */
-                const float *mrow = mask ? mask + o : ones;
-                for (int j = 0; j < g.PW; j++) {
-                    float d = gi * dout[o + j] * mrow[j];
-                    float a = (float)pool_arg[o + j];
-                    g4[0][j] = a == 0.0f ? d : 0.0f;
-                    g4[1][j] = a == 1.0f ? d : 0.0f;
-                    g4[2][j] = a == 2.0f ? d : 0.0f;
-                    g4[3][j] = a == 3.0f ? d : 0.0f;
-                }
-                if (patch_S)
-                    memset(y, 0, sizeof y);
-                else
-                    conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
-                for (int j = 0; j < g.L; j++) {
-                    float v = valid[j] * dense, dy[4];
-                    for (int s = 0; s < 4; s++)
-                        dy[s] = (k1 * (y[s][j] - mu) + k2) * v + g4[s][j];
-                    dbacc[j] += dy[0] + dy[1] + dy[2] + dy[3];
-                    for (int di = 0; di < 3; di++) {
-                        const float *E = xe + (2 * pi + di) * g.RS, *O = xo + (2 * pi + di) * g.RS;
-                        const float *E1 = E + g.RS, *O1 = O + g.RS;
-                        acc[3 * di][j] +=
-                            dy[0] * E[j] + dy[1] * O[j] + dy[2] * E1[j] + dy[3] * O1[j];
-                        acc[3 * di + 1][j] +=
-                            dy[0] * O[j] + dy[1] * E[j + 1] + dy[2] * O1[j] + dy[3] * E1[j + 1];
-                        acc[3 * di + 2][j] += dy[0] * E[j + 1] + dy[1] * O[j + 1] +
-                                              dy[2] * E1[j + 1] + dy[3] * O1[j + 1];
-                    }
-                }
-            }
-            for (int k = 0; k < 9; k++) {
-                double s = 0.0;
+                window_gradients(g4, dout + o, pool_arg + o, gi * out_scale, g.PW);
+                /* the dense BatchNorm term reaches every position */
+                conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
+                for (int s = 0; s < 4; s++)
+                    for (int j = 0; j < g.L; j++)
+                        g4[s][j] += (k1 * (y[s][j] - mu) + k2) * valid[j];
                 for (int j = 0; j < g.L; j++)
-                    s += acc[k][j];
-                dweight[9 * c + k] += (float)s;
+                    dbacc[j] += g4[0][j] + g4[1][j] + g4[2][j] + g4[3][j];
+                window_weight_gradients(acc, g4, xe, xo, g.RS, pi, g.L);
             }
-            double s = 0.0;
-            for (int j = 0; j < g.L; j++)
-                s += dbacc[j];
-            dbias[c] += (float)s;
+            for (int k = 0; k < 9; k++)
+                dweight[9 * c + k] += (float)lanes_sum_double(acc[k], g.L);
+            dbias[c] += (float)lanes_sum_double(dbacc, g.L);
         }
     }
     for (int c = 0; c < C; c++) {
         dgamma[c] += (float)local_dsums[C + c];
         dbeta[c] += (float)local_dsums[c];
-        if (!patch_S) continue;
-        /* dense term sum_pos (k1 (y - mean) + k2) p_k = alpha S_k + k1 (G w)_k, y = b + w.p */
-        float gi = gamma[c] * invstd[c];
+    }
+}
+
+HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
+                                      float out_scale, const float *inp, int B, int C, int H,
+                                      int W) {
+    pool_geometry g = pool_geometry_of(H, W);
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS];
+    float g4[4][MAX_L] = {{0}};
+    for (int i = 0; i < 10 * C; i++)
+        A[i] = 0.0;
+    for (int b = 0; b < B; b++) {
+        deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
+        for (int c = 0; c < C; c++) {
+            float acc[9][MAX_L] = {{0}}, dbacc[MAX_L] = {0};
+            size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
+            for (int pi = 0; pi < g.PH; pi++) {
+                size_t o = plane + (size_t)pi * g.PW;
+                window_gradients(g4, dout + o, pool_arg + o, out_scale, g.PW);
+                for (int j = 0; j < g.L; j++)
+                    dbacc[j] += g4[0][j] + g4[1][j] + g4[2][j] + g4[3][j];
+                window_weight_gradients(acc, g4, xe, xo, g.RS, pi, g.L);
+            }
+            for (int k = 0; k < 9; k++)
+                A[10 * c + k] += lanes_sum_double(acc[k], g.L);
+            A[10 * c + 9] += lanes_sum_double(dbacc, g.L);
+        }
+    }
+}
+
+void conv_bn_sparse_dsums(double *dsums, const double *A, const float *weight, const float *bias,
+                          const float *mean, const float *invstd, int C) {
+    for (int c = 0; c < C; c++) {
+        /* sum dy*xhat = invstd * sum dy (b + w.p - mean) over the chosen positions */
+        double wa = 0.0;
+        for (int k = 0; k < 9; k++)
+            wa += weight[9 * c + k] * A[10 * c + k];
+        dsums[c] = A[10 * c + 9];
+        dsums[C + c] = invstd[c] * ((bias[c] - (double)mean[c]) * A[10 * c + 9] + wa);
+    }
+}
+
+void conv_bn_moments_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
+                              const double *A, const double *S, const double *G, double npos,
+                              const double *local_dsums, const double *global_dsums, double count,
+                              const float *weight, const float *bias, const float *mean,
+                              const float *invstd, const float *gamma, int C) {
+    for (int c = 0; c < C; c++) {
+        /* dL/dy = gi * dy_pooled + k1 (y - mean) + k2 at every position (see above); the
+         * dense part sum_pos (k1 (y - mean) + k2) p_k = alpha S_k + k1 (G w)_k, y = b + w.p */
+        double gi = (double)gamma[c] * invstd[c];
         double m1 = global_dsums[c] / count, m2 = global_dsums[C + c] / count;
         double k1 = -gi * m2 * invstd[c], k2 = -gi * m1, alpha = k1 * (bias[c] - mean[c]) + k2;
         const float *w = weight + 9 * c;
-        double npos = (double)B * (H - 2) * (W - 2), ws = 0.0;
+        double ws = 0.0;
         for (int k = 0; k < 9; k++) {
             double gw = 0.0;
             for (int k2i = 0; k2i < 9; k2i++)
-                gw += patch_G[9 * k + k2i] * w[k2i];
-            dweight[9 * c + k] += (float)(alpha * patch_S[k] + k1 * gw);
-            ws += w[k] * patch_S[k];
+                gw += G[9 * k + k2i] * w[k2i];
+            dweight[9 * c + k] += (float)(gi * A[10 * c + k] + alpha * S[k] + k1 * gw);
+            ws += w[k] * S[k];
         }
-        dbias[c] += (float)(alpha * npos + k1 * ws);
+        dbias[c] += (float)(gi * A[10 * c + 9] + alpha * npos + k1 * ws);
+        dgamma[c] += (float)local_dsums[C + c];
+        dbeta[c] += (float)local_dsums[c];
     }
 }

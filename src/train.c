@@ -28,7 +28,6 @@ struct train_workspace {
     float *pooled;                   /* [cap][C*63*39] block output (after dropout) */
     float *pool_xhat;                /* [cap][C*63*39] */
     uint8_t *pool_arg;               /* [cap][C*63*39] */
-    float *mask;                     /* [cap][C*63*39] dropout scales */
     float *dpooled;                  /* [cap][C*63*39] */
     float *logits, *dlogits, *probs; /* [cap][2] */
     int64_t *rows;
@@ -53,9 +52,9 @@ static void activations_create(activations *a, int cap, int C) {
     a->cap = cap;
     a->x = mallocCheck(n * SAMPLE_SIZE * sizeof(float));
     a->pooled = mallocCheck(n * P * sizeof(float));
-    a->pool_xhat = mallocCheck(n * P * sizeof(float));
+    /* only the small-C path keeps the normalised values of the pooled units */
+    a->pool_xhat = C < MOMENTS_MIN_CHANNELS ? mallocCheck(n * P * sizeof(float)) : NULL;
     a->pool_arg = mallocCheck(n * P);
-    a->mask = mallocCheck(n * P * sizeof(float));
     a->dpooled = mallocCheck(n * P * sizeof(float));
     a->logits = mallocCheck(3 * n * ADFD_N_CLASSES * sizeof(float));
     a->dlogits = a->logits + n * ADFD_N_CLASSES;
@@ -72,7 +71,6 @@ static void activations_free(activations *a) {
     free(a->pooled);
     free(a->pool_xhat);
     free(a->pool_arg);
-    free(a->mask);
     free(a->dpooled);
     free(a->logits);
     free(a->rows);
@@ -121,30 +119,26 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
     int C = m->channels, H = ADFD_N_MELS, W = ADFD_CHUNK_FRAMES;
     int PS = C * ADFD_POOL_H * ADFD_POOL_W;
     ADFD_CHECK(nb <= a->cap, "batch slice of %d samples in a workspace for %d", nb, a->cap);
-    double count = (double)Bs * CONV_POSITIONS;
+    double count = (double)Bs * CONV_POSITIONS, local_count = (double)nb * CONV_POSITIONS;
+    /* from C = MOMENTS_MIN_CHANNELS on, the 45 patch products per position cost less than
+     * computing C convolutions for the statistics and again in the backward pass */
+    int use_moments = C >= MOMENTS_MIN_CHANNELS;
+    double patch_S[9], patch_G[81];
 
     double sums[2 * C]; /* BatchNorm statistics of the global batch */
-    /* from C = MOMENTS_MIN_CHANNELS on, the 45 patch products per position cost less than
-     * recomputing C convolutions for the statistics and again in the backward pass */
-    double patch_S[9], patch_G[81];
-    int use_moments = C >= MOMENTS_MIN_CHANNELS;
     if (use_moments) {
         conv_patch_moments(patch_S, patch_G, x, nb, H, W);
-        conv_bn_sums_from_moments(sums, patch_S, patch_G, (double)nb * CONV_POSITIONS, m->conv_w,
-                                  m->conv_b, C);
+        conv_bn_sums_from_moments(sums, patch_S, patch_G, local_count, m->conv_w, m->conv_b, C);
     } else
         conv_bn_sums(sums, x, m->conv_w, m->conv_b, nb, C, H, W);
     ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
     batchnorm_stats(a->mean, a->invstd, m->bn_running_mean, m->bn_running_var, sums, count, C);
     m->bn_num_batches_tracked++;
 
-    const float *mask = NULL;
-    if (m->dropout > 0.0f) {
-        dropout_mask(a->mask, sample_ids, nb, PS, m->dropout, dropout_seed, (uint64_t)epoch);
-        mask = a->mask;
-    }
-    conv_bn_pool_forward(a->pooled, a->pool_xhat, a->pool_arg, x, m->conv_w, m->conv_b, a->mean,
-                         a->invstd, m->bn_w, m->bn_b, mask, nb, C, H, W);
+    dropout_spec drop = {m->dropout, dropout_seed, (uint64_t)epoch, sample_ids};
+    float out_scale = 1.0f / (1.0f - m->dropout);
+    conv_bn_pool_forward(a->pooled, use_moments ? NULL : a->pool_xhat, a->pool_arg, x, m->conv_w,
+                         m->conv_b, a->mean, a->invstd, m->bn_w, m->bn_b, &drop, nb, C, H, W);
     float *g = a->grads;
     memset(g, 0, (m->n_params + 1) * sizeof(float));
     cnn_tensors grad = model_tensors(g, C);
@@ -159,14 +153,24 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
                         m->linear_w, nb, PS, ADFD_N_CLASSES);
     }
     double local_dsums[2 * C], dsums[2 * C];
-    conv_bn_pool_backward_sums(local_dsums, a->dpooled, a->pool_xhat, a->pool_arg, mask, nb, C, H,
-                               W);
-    memcpy(dsums, local_dsums, sizeof dsums);
-    ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, dsums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
-    conv_bn_pool_backward(grad.conv_w, grad.conv_b, grad.bn_w, grad.bn_b, a->dpooled, a->pool_arg,
-                          mask, x, m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w, local_dsums,
-                          dsums, count, use_moments ? patch_S : NULL, use_moments ? patch_G : NULL,
-                          nb, C, H, W);
+    if (use_moments) {
+        double A[10 * C];
+        conv_bn_pool_backward_sparse(A, a->dpooled, a->pool_arg, out_scale, x, nb, C, H, W);
+        conv_bn_sparse_dsums(local_dsums, A, m->conv_w, m->conv_b, a->mean, a->invstd, C);
+        memcpy(dsums, local_dsums, sizeof dsums);
+        ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, dsums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
+        conv_bn_moments_backward(grad.conv_w, grad.conv_b, grad.bn_w, grad.bn_b, A, patch_S,
+                                 patch_G, local_count, local_dsums, dsums, count, m->conv_w,
+                                 m->conv_b, a->mean, a->invstd, m->bn_w, C);
+    } else {
+        conv_bn_pool_backward_sums(local_dsums, a->dpooled, a->pool_xhat, a->pool_arg, out_scale,
+                                   nb, C, H, W);
+        memcpy(dsums, local_dsums, sizeof dsums);
+        ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, dsums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
+        conv_bn_pool_backward(grad.conv_w, grad.conv_b, grad.bn_w, grad.bn_b, a->dpooled,
+                              a->pool_arg, out_scale, x, m->conv_w, m->conv_b, a->mean, a->invstd,
+                              m->bn_w, local_dsums, dsums, count, nb, C, H, W);
+    }
     /* With batch statistics the loss does not depend on the conv bias at all: its gradient is
      * exactly 0 and what a float computation returns is rounding noise, which Adam would turn
      * into +-lr steps that differ with the number of ranks. Use the exact value. */

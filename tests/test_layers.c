@@ -59,6 +59,9 @@ static void check_fd(const char *what, float *var, int n, const float *analytic,
 
 static float x[NX], y[NY], r_y[NY], r_p[NP], w[9 * C], bias[C], gamma_[C], beta_[C];
 static float mask[NP], pooled[NP];
+static int64_t ids[B] = {3, 1, 4};
+static dropout_spec drop = {0.25f, 9, 1, ids};
+#define DROP_SCALE (1.0f / (1.0f - 0.25f))
 
 static double conv_loss(void) {
     conv3x3_forward(y, x, w, bias, B, C, H, W);
@@ -107,8 +110,8 @@ static double block_loss(void) {
     float mean[C], invstd[C];
     conv_bn_sums(sums, x, w, bias, B, C, H, W);
     batchnorm_stats(mean, invstd, NULL, NULL, sums, (double)B * OH * OW, C);
-    conv_bn_pool_forward(pooled, NULL, NULL, x, w, bias, mean, invstd, gamma_, beta_, mask, B, C, H,
-                         W);
+    conv_bn_pool_forward(pooled, NULL, NULL, x, w, bias, mean, invstd, gamma_, beta_, &drop, B, C,
+                         H, W);
     return dot(pooled, r_p, NP);
 }
 
@@ -238,8 +241,7 @@ static void test_fused_block(void) {
     gamma_[1] = -0.7f; /* a negative scale flips which position the pool picks */
     fill(beta_, C, 0.3f, 0.0f);
     fill(r_p, NP, 1.0f, 0.0f);
-    int64_t ids[B] = {3, 1, 4};
-    dropout_mask(mask, ids, B, C * PH * PW, 0.25f, 9, 1);
+    dropout_mask(mask, ids, B, C * PH * PW, drop.p, drop.seed, drop.epoch);
 
     /* forward: the plain layers composed */
     double sums[2 * C];
@@ -260,7 +262,7 @@ static void test_fused_block(void) {
     for (int i = 0; i < 2 * C; i++)
         CHECK_CLOSE(fsums[i], sums[i], 1e-5, 1e-5);
     batchnorm_stats(fmean, finvstd, NULL, NULL, fsums, (double)B * OH * OW, C);
-    conv_bn_pool_forward(pooled, xhat, parg, x, w, bias, fmean, finvstd, gamma_, beta_, mask, B, C,
+    conv_bn_pool_forward(pooled, xhat, parg, x, w, bias, fmean, finvstd, gamma_, beta_, &drop, B, C,
                          H, W);
     int bad = 0;
     for (int i = 0; i < NP; i++)
@@ -284,11 +286,11 @@ static void test_fused_block(void) {
 
     double fdsums[2 * C];
     float fw[9 * C] = {0}, fb[C] = {0}, fg[C] = {0}, fbt[C] = {0};
-    conv_bn_pool_backward_sums(fdsums, r_p, xhat, parg, mask, B, C, H, W);
+    conv_bn_pool_backward_sums(fdsums, r_p, xhat, parg, DROP_SCALE, B, C, H, W);
     for (int i = 0; i < 2 * C; i++)
         CHECK_CLOSE(fdsums[i], dsums[i], 1e-4, 1e-5);
-    conv_bn_pool_backward(fw, fb, fg, fbt, r_p, parg, mask, x, w, bias, fmean, finvstd, gamma_,
-                          fdsums, fdsums, (double)B * OH * OW, NULL, NULL, B, C, H, W);
+    conv_bn_pool_backward(fw, fb, fg, fbt, r_p, parg, DROP_SCALE, x, w, bias, fmean, finvstd,
+                          gamma_, fdsums, fdsums, (double)B * OH * OW, B, C, H, W);
     /* the same through the patch moments */
     double S[9], G[81], msums[2 * C];
     conv_patch_moments(S, G, x, B, H, W);
@@ -296,8 +298,17 @@ static void test_fused_block(void) {
     for (int i = 0; i < 2 * C; i++)
         CHECK_CLOSE(msums[i], sums[i], 1e-5, 1e-5);
     float mw[9 * C] = {0}, mb[C] = {0}, mg[C] = {0}, mbt[C] = {0};
-    conv_bn_pool_backward(mw, mb, mg, mbt, r_p, parg, mask, x, w, bias, fmean, finvstd, gamma_,
-                          fdsums, fdsums, (double)B * OH * OW, S, G, B, C, H, W);
+    double A[10 * C], adsums[2 * C];
+    conv_bn_pool_backward_sparse(A, r_p, parg, DROP_SCALE, x, B, C, H, W);
+    conv_bn_sparse_dsums(adsums, A, w, bias, fmean, finvstd, C);
+    for (int i = 0; i < 2 * C; i++)
+        CHECK_CLOSE(adsums[i], dsums[i], 1e-4, 1e-5);
+    conv_bn_moments_backward(mw, mb, mg, mbt, A, S, G, (double)B * OH * OW, adsums, adsums,
+                             (double)B * OH * OW, w, bias, fmean, finvstd, gamma_, C);
+    for (int c = 0; c < C; c++) {
+        CHECK_CLOSE(mg[c], pg[c], 1e-4, 1e-5);
+        CHECK_CLOSE(mbt[c], pbt[c], 1e-4, 1e-5);
+    }
     for (int i = 0; i < 9 * C; i++)
         CHECK_CLOSE(mw[i], pw[i], 1e-4, 1e-4);
     for (int c = 0; c < C; c++)

@@ -64,7 +64,8 @@ void maxpool2x2_forward(float *out, uint8_t *arg, const float *inp, int BC, int 
 void maxpool2x2_backward(float *dinp, const float *dout, const uint8_t *arg, int BC, int H, int W);
 
 /* mask (B,n) = 0 with probability p, else 1/(1-p) (PyTorch scaling). The draw depends only on
- * (seed, epoch, sample_ids[b], element), never on which rank holds the sample. 16-bit uniforms. */
+ * (seed, epoch, sample_ids[b], element), never on which rank holds the sample: a 32-bit hash
+ * per element, dropped when its upper 16 bits are below round(p * 65536). */
 void dropout_mask(float *mask, const int64_t *sample_ids, int B, int n, float p, uint64_t seed,
                   uint64_t epoch);
 /* out = inp * mask (N); backward dinp += dout * mask */
@@ -84,41 +85,63 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
 double softmax_xent_forward_backward(float *dlogits, float *probs, const float *logits,
                                      const int *labels, int B, int K, float dscale);
 
-/* ---- fused conv3x3 -> BatchNorm -> ReLU -> MaxPool2x2 -> Dropout (one input channel) ---- */
+/* ---- fused conv3x3 -> BatchNorm -> ReLU -> MaxPool2x2 -> Dropout (one input channel) ----
+ * Geometry: H, W even, PH = (H-2)/2, PW = (W-2)/2; pooled tensors are (B,C,PH,PW). */
+
+/* Dropout inside the fused block, with the draws of dropout_mask: element e of sample
+ * sample_ids[b] is kept with probability 1-p and scaled by 1/(1-p). p = 0 or NULL: none. */
+typedef struct {
+    float p;
+    uint64_t seed, epoch;
+    const int64_t *sample_ids; /* [B] */
+} dropout_spec;
 
 /* Per-channel local sums (2,C) of the convolution output: sum y, sum y^2 (training statistics;
  * allreduce, then batchnorm_stats). inp (B,1,H,W). */
 void conv_bn_sums(double *sums, const float *inp, const float *weight, const float *bias, int B,
                   int C, int H, int W);
-/* Patch moments of the local batch inp (B,1,H,W) over every conv output position:
- * S (9) = sum p_k, G (9,9) = sum p_k p_k' (p = the 3x3 patch). Independent of C. */
+/* Patch moments of the local batch over every conv output position: S (9) = sum p_k,
+ * G (9,9) = sum p_k p_k' (p = the 3x3 input patch). Independent of C. */
 void conv_patch_moments(double *S, double *G, const float *inp, int B, int H, int W);
-/* The local BatchNorm sums (2,C) of conv_bn_sums, from the moments of npos positions. */
+/* The local sums of conv_bn_sums from the moments of npos positions (9x9 algebra per channel). */
 void conv_bn_sums_from_moments(double *sums, const double *S, const double *G, double npos,
                                const float *weight, const float *bias, int C);
-/* out (B,C,PH,PW) with PH = (H-2)/2, PW = (W-2)/2: dropout(maxpool(relu(bn(conv(inp))))).
- * pool_xhat, pool_arg (B,C,PH,PW): the normalised value at the chosen position and its index
- * (ADFD_POOL_INACTIVE when the ReLU is off); both may be NULL (inference). mask (B,C*PH*PW) or
- * NULL (no dropout). mean/invstd: batch statistics (training) or running ones (eval). */
+
+/* out = dropout(maxpool(relu(bn(conv(inp))))) (B,C,PH,PW). pool_arg (may be NULL): index 0..3
+ * of the chosen position in each 2x2 window, ADFD_POOL_INACTIVE when the ReLU is off or dropout
+ * dropped the unit (no gradient flows). pool_xhat (may be NULL): the normalised value there.
+ * mean/invstd: batch statistics (training) or running ones (eval). */
 void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, const float *inp,
                           const float *weight, const float *bias, const float *mean,
                           const float *invstd, const float *gamma, const float *beta,
-                          const float *mask, int B, int C, int H, int W);
-/* Local BatchNorm backward sums (2,C) [sum dy, sum dy*xhat] of the block from dout (B,C,PH,PW):
- * only the pooled positions carry a gradient, so this is cheap. */
+                          const dropout_spec *drop, int B, int C, int H, int W);
+
+/* Backward, recomputing the convolution (small C). out_scale: the dropout scale 1/(1-p).
+ * dsums (2,C) local [sum dy, sum dy*xhat] of the pooled positions (cheap); allreduce, then: */
 void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
-                                const uint8_t *pool_arg, const float *mask, int B, int C, int H,
+                                const uint8_t *pool_arg, float out_scale, int B, int C, int H,
                                 int W);
-/* dweight (C,9), dbias (C), dgamma, dbeta (C) += the gradients of the block. global_dsums and
- * count are the allreduced sums and the global number of positions (global batch * (H-2)*(W-2)).
- * patch_S, patch_G: this batch's conv_patch_moments (the dense BatchNorm term then costs O(81)
- * per channel instead of recomputing the convolution), or NULL. */
+/* dweight (C,9), dbias, dgamma, dbeta (C) += the block's gradients; global_dsums and count (the
+ * global number of conv positions) from the allreduce, local_dsums for dgamma/dbeta. */
 void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
-                           const float *dout, const uint8_t *pool_arg, const float *mask,
+                           const float *dout, const uint8_t *pool_arg, float out_scale,
                            const float *inp, const float *weight, const float *bias,
                            const float *mean, const float *invstd, const float *gamma,
                            const double *local_dsums, const double *global_dsums, double count,
-                           const double *patch_S, const double *patch_G, int B, int C, int H,
-                           int W);
+                           int B, int C, int H, int W);
+
+/* Backward through the patch moments (large C): no convolution is recomputed.
+ * A (C,10): A[c][k] = sum dy * p_k over the chosen positions, A[c][9] = sum dy (local). */
+void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
+                                  float out_scale, const float *inp, int B, int C, int H, int W);
+/* The local BatchNorm backward sums (2,C) from A (allreduce them), then the gradients: */
+void conv_bn_sparse_dsums(double *dsums, const double *A, const float *weight, const float *bias,
+                          const float *mean, const float *invstd, int C);
+/* S, G: conv_patch_moments of this rank's npos positions. */
+void conv_bn_moments_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
+                              const double *A, const double *S, const double *G, double npos,
+                              const double *local_dsums, const double *global_dsums, double count,
+                              const float *weight, const float *bias, const float *mean,
+                              const float *invstd, const float *gamma, int C);
 
 #endif
