@@ -15,11 +15,15 @@
 
 extern char **environ;
 
-int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w) {
+int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w,
+                          int frame_samples) {
     int64_t first = llround(w->start_seconds * ADFD_SAMPLE_RATE);
     int64_t last = llround(w->end_seconds * ADFD_SAMPLE_RATE);
-    if (first > n) first = n;
     if (last > n) last = n;
+    /* The seed preset's last window may start at the very end of the clip (it holds the last
+     * frame and zero padding): export the samples of that last frame. */
+    if (last - first < frame_samples) first = last - frame_samples;
+    if (first < 0) first = 0;
     if (last <= first)
         return adfd_fail("%s: the window %.3f-%.3f s holds no audio", path, w->start_seconds,
                          w->end_seconds);

@@ -225,7 +225,8 @@ static int write_file_outputs(analyze_run *run, int i, const float *x, int64_t n
         snprintf(file, sizeof file, "%s_top%d_%.2f-%.2fs.wav", name, k + 1, w->start_seconds,
                  w->end_seconds);
         path_join(exports[k], ADFD_ANALYZE_PATH_MAX, o->export_dir, file);
-        if (analyze_export_window(exports[k], x, n, w) != 0) return -1;
+        if (analyze_export_window(exports[k], x, n, w, run->az.window_params.hop_length) != 0)
+            return -1;
     }
     if (o->plot_path) {
         char title[ADFD_ANALYZE_PATH_MAX];

@@ -4,13 +4,10 @@ include/adfd/model.h): read a 16-bit mono 16 kHz WAV, trim / repeat-pad by the m
 torchaudio MelSpectrogram (+ AmplitudeToDB), cut windows of chunk_frames every hop frames, the
 original CNN as a torch module with the weights read by h5py, P(spoof) per window.
 
-Used as the independent reference of tests/test_analyze_torch.py and as the speed reference of
-bench/analyze_bench.sh. Run with Debian's /usr/bin/python3.
-
-  analyze_torch_ref.py MODEL.h5 HOP_FRAMES OUT.json WAV...        window scores of each WAV
-  analyze_torch_ref.py --bench MODEL.h5 HOP_FRAMES WAV            prints wall and CPU seconds
+Imported by tests/test_analyze_torch.py as the independent reference; run as
+  analyze_torch_ref.py --bench MODEL.h5 HOP_FRAMES WAV      (prints wall and CPU seconds)
+it is the speed reference of bench/analyze_bench.sh. Debian's /usr/bin/python3 only.
 """
-import json
 import sys
 import time
 import wave
@@ -108,26 +105,16 @@ class Model:
 
 
 def main(argv):
+    """--bench MODEL.h5 HOP_FRAMES WAV: wall and CPU seconds of the whole pipeline on WAV."""
     torch.set_num_threads(1)
-    if argv[0] == "--bench":
-        model, hop, path = Model(argv[1]), int(argv[2]), argv[3]
-        wall, cpu = time.perf_counter(), time.process_time()
-        x = read_wav16(path)
-        chunks, offsets, _ = model.windows(x, hop)
-        model.scores(chunks)
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        print(f"{wall:.3f} {cpu:.3f} wall and CPU seconds for {len(x) / 16000:.0f} audio-seconds, "
-              f"{len(offsets)} windows")
-        return 0
-    model, hop, out_path = Model(argv[0]), int(argv[1]), argv[2]
-    result = {}
-    for path in argv[3:]:
-        x = read_wav16(path)
-        chunks, offsets, begin = model.windows(x, hop)
-        result[path] = {"offsets": offsets, "scores": model.scores(chunks).tolist(),
-                        "trim_begin": begin, "samples": len(x)}
-    with open(out_path, "w") as f:
-        json.dump(result, f)
+    model, hop, path = Model(argv[1]), int(argv[2]), argv[3]
+    wall, cpu = time.perf_counter(), time.process_time()
+    x = read_wav16(path)
+    chunks, offsets, _ = model.windows(x, hop)
+    model.scores(chunks)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"{wall:.3f} {cpu:.3f} wall and CPU seconds for {len(x) / 16000:.0f} audio-seconds, "
+          f"{len(offsets)} windows")
     return 0
 
 

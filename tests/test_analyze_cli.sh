@@ -168,6 +168,20 @@ for t in doc["files"][1]["top"]:
 print("ok: exported windows hold the window's samples")
 EOF
 
+# A 2.0 s clip: the seed preset's last window starts at the very end (it holds the last frame and
+# zero padding); exported, it is that last frame (200 samples).
+sox -n -r 16000 -b 16 -c 1 two.wav synth 2.0 pinknoise vol 0.3 || exit 1
+expect 0 "export of a window at the end of the clip" -- "$ADFD" analyze --model m.h5 --json --top 9 --export exp2 two.wav
+"$py" - <<'EOF' || fail=1
+import json, wave
+f = json.load(open("out.txt"))["files"][0]
+last = [t for t in f["top"] if t["start"] == 2.0]
+assert len(f["top"]) == 5 and len(last) == 1 and last[0]["end"] == 2.0, f["top"]
+with wave.open(last[0]["export"]) as w:
+    assert w.getnframes() == 200, w.getnframes()
+print("ok: the end window exports the last frame")
+EOF
+
 # --- --plot: one PNG per file, with its data and gnuplot script ---
 expect 0 "plot one file" -- "$ADFD" analyze --model m.h5 --plot one.png a.wav
 head -c 8 one.png | od -An -c | grep -q "P   N   G" || { echo "FAIL: one.png is not a PNG"; fail=1; }

@@ -9,10 +9,12 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 import wave
 
 import jsonschema
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import analyze_torch_ref  # noqa: E402
@@ -57,12 +59,20 @@ def analyze(model, files, hop_seconds, extra=()):
     return doc
 
 
+def reference(model_path, hop_frames, files):
+    model = analyze_torch_ref.Model(model_path)
+    ref = {}
+    for path in files:
+        x = analyze_torch_ref.read_wav16(path)
+        chunks, offsets, begin = model.windows(x, hop_frames)
+        ref[path] = {"offsets": offsets, "scores": model.scores(chunks).tolist(),
+                     "trim_begin": begin, "samples": len(x)}
+    return ref
+
+
 def compare(model, files, hop_frames, what):
     doc = analyze(model, files, hop_frames * 200 / 16000)
-    ref_path = f"ref_{what}.json"
-    subprocess.run([sys.executable, analyze_torch_ref.__file__, model, str(hop_frames), ref_path,
-                    *files], check=True, stderr=subprocess.DEVNULL)
-    ref = json.load(open(ref_path))
+    ref = reference(model, hop_frames, files)
     threshold = doc["model"]["threshold"]
     worst = 0.0
     for entry in doc["files"]:
@@ -88,6 +98,8 @@ def compare(model, files, hop_frames, what):
 
 
 def main():
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
     os.makedirs("test_analyze_torch", exist_ok=True)
     os.chdir("test_analyze_torch")
     subprocess.run([MAKE_MODEL, "seed.h5", "seed", "4", "21", "0.5"], check=True)

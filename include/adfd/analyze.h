@@ -67,8 +67,10 @@ int analyze_top_windows(const analyze_result *r, int k, int *idx);
 #define ADFD_ANALYZE_PATH_MAX 4400
 
 /* Outputs of `adfd analyze` besides the report: WAV export and plot (src/analyze_output.c). */
-/* Writes the window w of the clip x[n] (16 kHz) as a 16-bit WAV file. */
-int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w);
+/* Writes the window w of the clip x[n] (16 kHz) as a 16-bit WAV file; a window shorter than one
+ * frame (frame_samples) at the end of the clip is widened to the clip's last frame. */
+int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w,
+                          int frame_samples);
 /* Draws the waveform and the window scores over time into png_path with gnuplot; the data and
  * the script are kept next to it (<png without .png>.dat / .gp) so the plot can be re-made. */
 int analyze_plot(const char *png_path, const char *title, const float *x, int64_t n,
