@@ -253,6 +253,25 @@ static void test_top_windows(void) {
     CHECK(analyze_top_windows(&r, 0, idx) == 0, "k = 0");
 }
 
+static void check_json_string(const char *in, const char *want) {
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    analyze_json_string(f, in);
+    fclose(f);
+    CHECK(!strcmp(buf, want), "JSON of '%s': %s, want %s", in, buf, want);
+    free(buf);
+}
+
+static void test_json_strings(void) {
+    check_json_string("a.wav", "\"a.wav\"");
+    check_json_string("say \"hi\"\\x\n\t\x01", "\"say \\\"hi\\\"\\\\x\\n\\t\\u0001\"");
+    check_json_string("Gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x8e\xa4",
+                      "\"Gr\xc3\xbc\xc3\x9f \xe2\x82\xac \xf0\x9f\x8e\xa4\"");
+    check_json_string("latin1 \xe9t\xe9", "\"latin1 \\ufffdt\\ufffd\"");
+    check_json_string("cut \xe2\x82", "\"cut \\ufffd\\ufffd\"");
+}
+
 int main(void) {
     test_seed_preset();
     test_default_preset_trimmed();
@@ -264,5 +283,6 @@ int main(void) {
         test_pieces("default", hops[h]);
     }
     test_top_windows();
+    test_json_strings();
     return check_exit_status("test_analyze_windows");
 }
