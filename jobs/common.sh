@@ -44,8 +44,10 @@ job_banner() {
 # Slurm signals the batch shell only (#SBATCH --signal=B:USR1@...; scancel --batch): bash runs
 # no trap while a foreground command runs, so the launcher runs in the background and the trap
 # passes the signal on; mpirun and srun both forward SIGUSR1 to every rank on every node.
-# SIGTERM (a preemption or scancel) is passed on as SIGUSR1 so that the launcher itself lives on
-# until the ranks have checkpointed.
+# SIGTERM (scancel, or a cluster preempting with PreemptMode=REQUEUE) is passed on as SIGUSR1 so
+# the ranks checkpoint, and remembered: such a job ends for good (or Slurm requeues it itself),
+# it must not requeue itself.
+job_got_sigterm=0
 run_mpi() {
     local launcher=()
     if under_slurm; then
@@ -60,7 +62,8 @@ run_mpi() {
     echo "$(job_tag): ${launcher[*]} $ADFD $*"
     "${launcher[@]}" "$ADFD" "$@" &
     local pid=$! status
-    trap 'echo "$(job_tag): preemption signal, passing it to the ranks"; kill -USR1 '"$pid"' 2>/dev/null' USR1 TERM
+    trap 'echo "$(job_tag): preemption signal, passing it to the ranks"; kill -USR1 '"$pid"' 2>/dev/null' USR1
+    trap 'job_got_sigterm=1; echo "$(job_tag): SIGTERM, passing SIGUSR1 to the ranks"; kill -USR1 '"$pid"' 2>/dev/null' TERM
     while :; do
         wait "$pid"
         status=$?
@@ -87,6 +90,10 @@ finish_or_requeue() {
         return 0
     fi
     if [ "$status" -eq "$ADFD_EXIT_PREEMPTED" ]; then
+        if [ "$job_got_sigterm" = 1 ]; then
+            echo "$(job_tag): checkpointed after SIGTERM; not requeueing (resume with RESUME=1)" >&2
+            exit "$ADFD_EXIT_PREEMPTED"
+        fi
         if under_slurm; then
             echo "$(job_tag): checkpointed after the preemption signal; requeueing $SLURM_JOB_ID"
             # The requeue ends this script; the job returns with SLURM_RESTART_COUNT+1 and --resume.

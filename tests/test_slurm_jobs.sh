@@ -210,6 +210,24 @@ check "srun: the job requeued itself and resumed" \
 check "srun, preempted + requeued run = uninterrupted run (grid.tsv, best.h5 via h5py)" \
     compare same "runs/adfd-grid_$whole" "runs/adfd-grid_$pre"
 
+# scancel (SIGTERM to every process) is not preemption: the job stays cancelled; a new job with
+# RESUME=1 and the run's name continues from the newest per-epoch checkpoint.
+cancelled=$(sbatch --parsable "$src/jobs/grid.sbatch" "${grid_opts[@]}")
+for _ in $(seq 1 600); do
+    cat "runs/adfd-grid_$cancelled"/epochs/*.tsv 2>/dev/null | grep -q . && break
+    sleep 0.1
+done
+scancel "$cancelled"
+wait_job "$cancelled" 60
+check "scancel: the job ends CANCELLED and is not requeued" \
+    [ "$(job_state "$cancelled")" = CANCELLED -a -z "$(grep -l 'requeueing' "adfd-grid_$cancelled.out")" ]
+id=$(sbatch --parsable --export=ALL,RESUME=1,RUN_NAME="adfd-grid_$cancelled" "$src/jobs/grid.sbatch" \
+    "${grid_opts[@]}")
+wait_job "$id" 120
+expect_completed "$id" "grid.sbatch with RESUME=1 after scancel" "adfd-grid_$id.out"
+check "cancelled + resumed run = uninterrupted run (grid.tsv, best.h5 via h5py)" \
+    compare same "runs/adfd-grid_$whole" "runs/adfd-grid_$cancelled"
+
 # --- 4. grid-array.sbatch (2 tasks, one preempted) + the afterok merge --------------------------
 read -r array merge < <(TASKS=2 "$src/jobs/submit-grid-array.sh" -- "${grid_opts[@]}")
 # Array task 0 is preempted after its first epoch: the merge must wait for its requeued run.
