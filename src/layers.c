@@ -561,15 +561,15 @@ void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *p
 
 /* g4[s][j] = dout * out_scale * factor at the window position s the forward pass chose,
  * 0 elsewhere and in the lanes j >= PW */
-static inline void window_gradients(float g4[4][MAX_L], const float *dout, const uint8_t *arg,
-                                    float factor, int PW) {
-    for (int j = 0; j < PW; j++) {
+static inline void window_gradients(float *g0, float *g1, float *g2, float *g3, const float *dout,
+                                    const uint8_t *arg, float factor, int n) {
+    for (int j = 0; j < n; j++) {
         float d = factor * dout[j];
         int a = arg[j]; /* (a == s) * d, not a conditional: GCC vectorises this form */
-        g4[0][j] = (float)(a == 0) * d;
-        g4[1][j] = (float)(a == 1) * d;
-        g4[2][j] = (float)(a == 2) * d;
-        g4[3][j] = (float)(a == 3) * d;
+        g0[j] = (float)(a == 0) * d;
+        g1[j] = (float)(a == 1) * d;
+        g2[j] = (float)(a == 2) * d;
+        g3[j] = (float)(a == 3) * d;
     }
 }
 
@@ -623,7 +623,8 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
             size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
             for (int pi = 0; pi < g.PH; pi++) {
                 size_t o = plane + (size_t)pi * g.PW;
-                window_gradients(g4, dout + o, pool_arg + o, gi * out_scale, g.PW);
+                window_gradients(g4[0], g4[1], g4[2], g4[3], dout + o, pool_arg + o, gi * out_scale,
+                                 g.PW);
                 /* the dense BatchNorm term reaches every position */
                 conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
                 for (int s = 0; s < 4; s++)
@@ -649,24 +650,48 @@ HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_
                                       int W) {
     pool_geometry g = pool_geometry_of(H, W);
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS];
-    float g4[4][MAX_L] = {{0}};
+    /* the window gradients of one plane, [PH][4][L]: then the loop over rows runs inside the
+     * loop over lane blocks and the 10 accumulators stay in registers */
+    float g4[MAX_H / 2][4][MAX_L], flat[4][MAX_H / 2 * MAX_L];
+    memset(g4, 0, sizeof g4);
     for (int i = 0; i < 10 * C; i++)
         A[i] = 0.0;
     for (int b = 0; b < B; b++) {
         deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
         for (int c = 0; c < C; c++) {
-            float acc[9][MAX_L] = {{0}}, dbacc[MAX_L] = {0};
             size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
-            for (int pi = 0; pi < g.PH; pi++) {
-                size_t o = plane + (size_t)pi * g.PW;
-                window_gradients(g4, dout + o, pool_arg + o, out_scale, g.PW);
-                for (int j = 0; j < g.L; j++)
-                    dbacc[j] += g4[0][j] + g4[1][j] + g4[2][j] + g4[3][j];
-                window_weight_gradients(acc, g4, xe, xo, g.RS, pi, g.L);
+            /* over the whole plane at once (one vector loop), then into the padded rows */
+            window_gradients(flat[0], flat[1], flat[2], flat[3], dout + plane, pool_arg + plane,
+                             out_scale, g.PH * g.PW);
+            for (int pi = 0; pi < g.PH; pi++)
+                for (int s = 0; s < 4; s++)
+                    memcpy(g4[pi][s], flat[s] + pi * g.PW, (size_t)g.PW * sizeof(float));
+            for (int jv = 0; jv < g.L; jv += LANES) {
+                float acc[10][LANES] = {{0}};
+                for (int pi = 0; pi < g.PH; pi++) {
+                    /* tap (di, dc) sees input row 2pi+dr+di at column 2j+dc (window column 0)
+                     * and 2j+1+dc (window column 1), window rows dr = 0, 1 */
+                    for (int dr = 0; dr < 2; dr++) {
+                        const float *ge = g4[pi][2 * dr] + jv, *go = g4[pi][2 * dr + 1] + jv;
+                        for (int di = 0; di < 3; di++) {
+                            const float *E = xe + (2 * pi + dr + di) * g.RS + jv;
+                            const float *O = xo + (2 * pi + dr + di) * g.RS + jv;
+                            for (int l = 0; l < LANES; l++) {
+                                acc[3 * di][l] += ge[l] * E[l];
+                                acc[3 * di][l] += go[l] * O[l];
+                                acc[3 * di + 1][l] += ge[l] * O[l];
+                                acc[3 * di + 1][l] += go[l] * E[l + 1];
+                                acc[3 * di + 2][l] += ge[l] * E[l + 1];
+                                acc[3 * di + 2][l] += go[l] * O[l + 1];
+                            }
+                        }
+                        for (int l = 0; l < LANES; l++)
+                            acc[9][l] += ge[l] + go[l];
+                    }
+                }
+                for (int k = 0; k < 10; k++)
+                    A[10 * c + k] += lanes_sum(acc[k]);
             }
-            for (int k = 0; k < 9; k++)
-                A[10 * c + k] += lanes_sum_double(acc[k], g.L);
-            A[10 * c + 9] += lanes_sum_double(dbacc, g.L);
         }
     }
 }
