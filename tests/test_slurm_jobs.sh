@@ -3,10 +3,14 @@
 # scripts/slurm-local.sh), on a tiny synthetic data set.
 #  1. The world-size check under Slurm: mpirun and srun --mpi=pmix over the allocation pass;
 #     a smaller world and a singleton are refused with a message naming both sizes.
-#  2. The pipeline through the job scripts, as a user submits them (see docs/slurm.md).
-#  3. Preemption: USR1 sent to a running grid job's batch shell; the job must checkpoint,
-#     requeue itself, resume, and end with the same best.h5 (every tensor, read with h5py) and
-#     grid.tsv (timings aside) as an uninterrupted run of the same job script.
+#  2. prepare.sbatch (split + prepare): the feature file's shape, clips and splits (h5py).
+#  3. grid.sbatch preempted with USR1 (to the batch shell under mpirun; to every process under
+#     srun --mpi=pmix): the job must checkpoint, requeue itself, resume, and end with the same
+#     best.h5 (every tensor and attribute, read with h5py) and grid.tsv (timings aside) as an
+#     uninterrupted run. scancel: no requeue; RESUME=1 continues to the same result.
+#  4. submit-grid-array.sh: 2 array tasks (one preempted) + the afterok merge = the grid job.
+#  5. retrain.sbatch repeats the best configuration's epochs on 2 data-parallel ranks.
+#  6. run-local.sh grid (no Slurm) = the grid job.
 # The daemons are stopped on exit, failure included. Skips (exit 77) only when slurmd cannot
 # run on this machine at all.
 set -uo pipefail
@@ -17,6 +21,9 @@ mkdir -p "$work"
 cd "$work" || exit 1
 failures=0
 start_seconds=$SECONDS
+# Every wait ends by this time, so that the daemons are stopped before ctest's timeout (400 s)
+# would kill the test without running its exit trap.
+deadline=$((SECONDS + 330))
 
 fail() {
     echo "FAIL: $*"
@@ -55,6 +62,7 @@ cleanup() {
     rm -rf "$ADFD_SLURM_DIR"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM # through the EXIT trap
 if ! "$src/scripts/slurm-local.sh" start; then
     echo "FAIL: the local Slurm did not start"
     tail -n 20 "$ADFD_SLURM_DIR"/log/*.log
@@ -71,9 +79,10 @@ job_state() { scontrol show job -o "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-
 # is let go (scontrol update StartTime=now) as soon as its previous run's slurmstepd is gone
 # (launched earlier, the new run can collide with the old one's clean-up and fail).
 wait_job() {
-    local id=$1 limit=$2 t0=$SECONDS
+    local id=$1 limit=$2 end=$((SECONDS + $2))
+    [ "$end" -gt "$deadline" ] && end=$deadline
     [ -n "$id" ] || { echo "test_slurm_jobs: no job id (sbatch failed)"; return 1; }
-    while [ $((SECONDS - t0)) -lt "$limit" ]; do
+    while [ "$SECONDS" -lt "$end" ]; do
         local queue
         # %A: the id of each element (array tasks have their own), %T state, %r reason
         queue="$(squeue -h -j "$id" -o '%A %T %r' 2>/dev/null)"
@@ -92,7 +101,7 @@ wait_job() {
         done <<<"$queue"
         sleep 1
     done
-    echo "test_slurm_jobs: job $id still queued after $limit s:"
+    echo "test_slurm_jobs: job $id still queued (limit $limit s, or the test's deadline):"
     squeue -j "$id"
     scancel "$id"
     return 1
