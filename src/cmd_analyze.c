@@ -51,6 +51,7 @@ typedef struct {
 typedef struct {
     char *path;
     char *error;
+    char *name; /* for output file names (assign_output_names) */
 } input_file;
 
 typedef struct {
@@ -67,6 +68,7 @@ static void input_push(input_list *l, const char *path, const char *error) {
     }
     l->items[l->n].path = adfd_strdup(path);
     l->items[l->n].error = error ? adfd_strdup(error) : NULL;
+    l->items[l->n].name = NULL;
     l->n++;
 }
 
@@ -74,6 +76,7 @@ static void input_list_free(input_list *l) {
     for (int i = 0; i < l->n; i++) {
         free(l->items[i].path);
         free(l->items[i].error);
+        free(l->items[i].name);
     }
     free(l->items);
 }
@@ -150,30 +153,44 @@ static int find_default_model(char *out, size_t out_size) {
                      candidates[0], candidates[1]);
 }
 
-static const char *file_stem(const char *path, char *out, size_t out_size) {
-    if (!strcmp(path, "-")) {
-        snprintf(out, out_size, "stdin");
-        return out;
-    }
+/* The file name without folder and extension ("stdin" for "-"), malloc'ed. */
+static char *file_stem(const char *path) {
+    if (!strcmp(path, "-")) return adfd_strdup("stdin");
     const char *slash = strrchr(path, '/');
-    snprintf(out, out_size, "%s", slash ? slash + 1 : path);
-    char *dot = strrchr(out, '.');
-    if (dot && dot != out) *dot = '\0';
-    return out;
+    char *stem = adfd_strdup(slash ? slash + 1 : path);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = '\0';
+    return stem;
 }
 
-/* A name for file i's outputs: its stem, made unique with its position when an earlier input
- * has the same stem (a/x.wav and b/x.wav). */
-static void output_name(const input_list *l, int i, char *out, size_t out_size) {
-    char stem[1024], other[1024];
-    file_stem(l->items[i].path, stem, sizeof stem);
-    for (int j = 0; j < i; j++) {
-        if (!strcmp(stem, file_stem(l->items[j].path, other, sizeof other))) {
-            snprintf(out, out_size, "%s-%d", stem, i + 1);
-            return;
-        }
+static int compare_by_name_then_position(const void *a, const void *b) {
+    const input_file *x = *(input_file *const *)a, *y = *(input_file *const *)b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Names for the outputs of each input (exports, plots): its stem, made unique by appending its
+ * position (1-based) when an earlier input has the same stem (a/x.wav and b/x.wav). Sorting keeps
+ * this O(n log n) for folders of thousands of files. */
+static void assign_output_names(input_list *l) {
+    input_file **order = mallocCheck(sizeof(input_file *) * (l->n ? l->n : 1));
+    for (int i = 0; i < l->n; i++) {
+        l->items[i].name = file_stem(l->items[i].path);
+        order[i] = &l->items[i];
     }
-    snprintf(out, out_size, "%s", stem);
+    qsort(order, l->n, sizeof *order, compare_by_name_then_position);
+    const char *group = l->n ? order[0]->name : NULL; /* the first input of a run of equal stems */
+    for (int i = 1; i < l->n; i++) {
+        if (strcmp(order[i]->name, group) != 0) {
+            group = order[i]->name;
+            continue;
+        }
+        char *unique = mallocCheck(strlen(order[i]->name) + 16);
+        sprintf(unique, "%s-%d", order[i]->name, (int)(order[i] - l->items) + 1);
+        free(order[i]->name);
+        order[i]->name = unique;
+    }
+    free(order);
 }
 
 static void plot_path_for(const analyze_options *o, const input_list *l, int i, char *out,
@@ -182,12 +199,11 @@ static void plot_path_for(const analyze_options *o, const input_list *l, int i, 
         snprintf(out, out_size, "%s", o->plot_path);
         return;
     }
-    char base[4096], name[1100];
+    char base[4096];
     snprintf(base, sizeof base, "%s", o->plot_path);
     size_t len = strlen(base);
     if (len > 4 && !strcasecmp(base + len - 4, ".png")) base[len - 4] = '\0';
-    output_name(l, i, name, sizeof name);
-    snprintf(out, out_size, "%s-%s.png", base, name);
+    snprintf(out, out_size, "%s-%s.png", base, l->items[i].name);
 }
 
 /* Everything a run needs besides the options. */
@@ -217,11 +233,10 @@ static int write_file_outputs(analyze_run *run, int i, const float *x, int64_t n
                               char (*exports)[ADFD_ANALYZE_PATH_MAX], char *plot,
                               size_t plot_size) {
     const analyze_options *o = run->opt;
-    char name[1100];
-    output_name(run->inputs, i, name, sizeof name);
+    const char *name = run->inputs->items[i].name;
     for (int k = 0; exports && k < n_top; k++) {
         const analyze_window *w = &r->windows[top[k]];
-        char file[1300];
+        char file[ADFD_ANALYZE_PATH_MAX];
         snprintf(file, sizeof file, "%s_top%d_%.2f-%.2fs.wav", name, k + 1, w->start_seconds,
                  w->end_seconds);
         path_join(exports[k], ADFD_ANALYZE_PATH_MAX, o->export_dir, file);
@@ -399,6 +414,7 @@ int cmd_analyze(int argc, char **argv) {
         input_list_free(&inputs);
         return status;
     }
+    assign_output_names(&inputs);
     analyze_run run = {.opt = &opt, .inputs = &inputs};
     cnn_model model = {0};
     char model_path[PATH_MAX + 64];

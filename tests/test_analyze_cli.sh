@@ -190,6 +190,14 @@ expect 0 "plot several files" -- "$ADFD" analyze --model m.h5 --plot many.png a.
 for f in many-a.png many-b.png; do
     head -c 8 "$f" | od -An -c | grep -q "P   N   G" || { echo "FAIL: $f is not a PNG"; fail=1; }
 done
+# Inputs with the same name get their position appended, so no output overwrites another.
+mkdir -p d1 d2 && cp a.wav d1/x.wav && cp b.flac d2/x.flac
+expect 0 "inputs with the same name" -- "$ADFD" analyze --model m.h5 --top 1 --export exp3 --plot dup.png d1/x.wav d2/x.flac d1/x.wav
+for f in dup-x.png dup-x-2.png dup-x-3.png; do
+    [ -s "$f" ] || { echo "FAIL: $f missing"; fail=1; }
+done
+[ "$(ls exp3 | sed 's/_top1_.*//' | sort | tr '\n' ' ')" = "x x-2 x-3 " ] || {
+    echo "FAIL: export names: $(ls exp3)"; fail=1; }
 ls ./*.tmp.* 2>/dev/null && { echo "FAIL: temporary files left"; fail=1; }
 
 # --- the default model ---
