@@ -54,56 +54,6 @@ static void row_buffer_reserve(row_buffer *b, int64_t rows) {
     b->capacity = cap;
 }
 
-/* First row of rank r's block when n rows are cut into size nearly equal contiguous blocks. */
-static int64_t block_start(int64_t n, int r, int size) {
-    return n * r / size;
-}
-
-/* The round's rows are held by the ranks that computed them (row g of the round by
- * row_source[g], each rank's rows in increasing g). Afterwards *b holds the contiguous block
- * [block_start(rank), block_start(rank+1)) in order, so that each rank writes one regular
- * hyperslab. *spare is scratch space, swapped with *b. */
-static void redistribute_rows(row_buffer *b, row_buffer *spare, const int *row_source,
-                              int64_t round_rows, int rank, int size) {
-    int *send = callocCheck((size_t)size * 4, sizeof(int)); /* counts and displacements */
-    int *send_displ = send + size, *recv = send + 2 * size, *recv_displ = send + 3 * size;
-    for (int d = 0; d < size; d++)
-        for (int64_t g = block_start(round_rows, d, size); g < block_start(round_rows, d + 1, size);
-             g++) {
-            if (row_source[g] == rank) send[d]++;
-            if (d == rank) recv[row_source[g]]++;
-        }
-    int64_t n_recv = 0;
-    for (int r = 0; r < size; r++) {
-        send_displ[r] = r ? send_displ[r - 1] + send[r - 1] : 0;
-        recv_displ[r] = r ? recv_displ[r - 1] + recv[r - 1] : 0;
-        n_recv += recv[r];
-    }
-    row_buffer_reserve(spare, n_recv);
-    MPI_Datatype row_type;
-    ADFD_MPI_CHECK(MPI_Type_contiguous(ROW_VALUES, MPI_FLOAT, &row_type));
-    ADFD_MPI_CHECK(MPI_Type_commit(&row_type));
-    ADFD_MPI_CHECK(MPI_Alltoallv(b->features, send, send_displ, row_type, spare->features, recv,
-                                 recv_displ, row_type, MPI_COMM_WORLD));
-    ADFD_MPI_CHECK(MPI_Alltoallv(b->clip, send, send_displ, MPI_INT32_T, spare->clip, recv,
-                                 recv_displ, MPI_INT32_T, MPI_COMM_WORLD));
-    ADFD_MPI_CHECK(MPI_Alltoallv(b->offset, send, send_displ, MPI_INT32_T, spare->offset, recv,
-                                 recv_displ, MPI_INT32_T, MPI_COMM_WORLD));
-    MPI_Type_free(&row_type);
-    /* the received rows are grouped by source; put them back in round order */
-    row_buffer_reserve(b, n_recv);
-    int64_t g0 = block_start(round_rows, rank, size);
-    for (int64_t i = 0; i < n_recv; i++) {
-        int s = row_source[g0 + i], from = recv_displ[s]++;
-        memcpy(b->features + (size_t)i * ROW_VALUES, spare->features + (size_t)from * ROW_VALUES,
-               ROW_VALUES * sizeof(float));
-        b->clip[i] = spare->clip[from];
-        b->offset[i] = spare->offset[from];
-    }
-    b->rows = n_recv;
-    free(send);
-}
-
 /* Header durations of every clip, read by rank i % size and summed; -1 marks unreadable. */
 static double *header_durations(const dataset *ds, const prepare_options *o, int rank, int size) {
     double *dur = callocCheck((size_t)ds->n_clips, sizeof *dur);
@@ -120,36 +70,22 @@ static double *header_durations(const dataset *ds, const prepare_options *o, int
     return dur;
 }
 
-static const double *sort_durations; /* qsort has no context argument */
-
-static int longest_first(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    if (sort_durations[x] != sort_durations[y])
-        return sort_durations[x] > sort_durations[y] ? -1 : 1;
-    return x - y;
-}
-
-/* owner[c - c0] for the clips of [c0, c1): longest first to the least loaded rank; -1 for
- * clips already known to be unreadable. */
+/* owner[c - c0] for the clips of [c0, c1): consecutive clips to each rank, cut where the
+ * running audio duration crosses k/size of the round's total (a clip goes to the rank whose
+ * share holds its midpoint); -1 for clips already known to be unreadable. Every rank computes
+ * the same deal, and each rank's rows are then one contiguous block of the round in clip order,
+ * written at the offset an exclusive scan of the row counts gives: no rows change hands. */
 static void deal_round(const double *dur, int c0, int c1, int size, int *owner) {
-    int n = c1 - c0, n_good = 0;
-    int *order = mallocCheck((size_t)n * sizeof *order);
-    double *load = callocCheck((size_t)size, sizeof *load);
+    double total = 0.0, before = 0.0;
+    for (int c = c0; c < c1; c++)
+        if (dur[c] >= 0) total += dur[c];
     for (int c = c0; c < c1; c++) {
         owner[c - c0] = -1;
-        if (dur[c] >= 0) order[n_good++] = c;
+        if (dur[c] < 0) continue;
+        int r = total > 0 ? (int)((before + 0.5 * dur[c]) / total * size) : 0;
+        owner[c - c0] = r < size ? r : size - 1;
+        before += dur[c];
     }
-    sort_durations = dur;
-    qsort(order, (size_t)n_good, sizeof *order, longest_first);
-    for (int i = 0; i < n_good; i++) {
-        int best = 0;
-        for (int r = 1; r < size; r++)
-            if (load[r] < load[best]) best = r;
-        owner[order[i] - c0] = best;
-        load[best] += dur[order[i]];
-    }
-    free(order);
-    free(load);
 }
 
 /* Adds the per-band sums of x and x^2 over one clip's chunks into stats[256] (double). */
@@ -200,7 +136,7 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     int *owner = mallocCheck((size_t)n * sizeof *owner);
     int32_t *table_row = mallocCheck((size_t)n * sizeof *table_row);
     double totals[BAND_STATS] = {0}, train_values = 0.0;
-    row_buffer buf = {0}, spare = {0};
+    row_buffer buf = {0};
     int n_good = 0;
     int64_t rows_written = 0;
     double audio_done = 0.0;
@@ -261,12 +197,6 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
                 train_values += (double)rows_of[c] * ADFD_CHUNK_FRAMES;
             round_rows += rows_of[c];
         }
-        int *row_source = mallocCheck((size_t)(round_rows > 0 ? round_rows : 1) * sizeof(int));
-        for (int c = c0, g = 0; c < c1; c++)
-            for (int64_t r = 0; r < rows_of[c]; r++)
-                row_source[g++] = owner[c - c0];
-        redistribute_rows(&buf, &spare, row_source, round_rows, rank, size);
-        free(row_source);
         store_writer_append(w, buf.rows, buf.features, buf.clip, buf.offset);
         rows_written += round_rows;
         if (stats) {
@@ -341,9 +271,6 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     free(buf.features);
     free(buf.clip);
     free(buf.offset);
-    free(spare.features);
-    free(spare.clip);
-    free(spare.offset);
     free(rows_of);
     free(seconds_of);
     free(owner);

@@ -2,15 +2,21 @@
  * decode them, compute their chunks and write them collectively into one feature file, in clip
  * order, so that any number of ranks writes the same /features, /clip and /offset.
  *
- * The clips are processed in rounds of consecutive clips (about ROUND_SECONDS_PER_RANK of audio
+ * The clips are processed in rounds of consecutive clips (about round_seconds_per_rank of audio
  * per rank) so that memory does not grow with the data set. In each round:
- *  1. the round's clips are dealt longest first, each to the rank with the least audio so far
- *     (ties: lower clip index, lower rank) — the same deal on every rank, from header durations;
+ *  1. the round's clips are cut into `size` runs of consecutive clips with nearly equal audio
+ *     (from the header durations, read by all ranks and summed); run r goes to rank r. Every rank
+ *     computes the same deal, and each rank's rows are one contiguous block of the round.
+ *     (A longest-first deal balances no better once a round holds many clips, and it scatters a
+ *     rank's rows: they then had to be exchanged (MPI_Alltoallv) before a regular collective
+ *     write, which cost more than it saved; writing the scattered rows directly as a union of
+ *     hyperslabs makes HDF5 1.10 walk the selection element by element, 10x slower.)
  *  2. each rank decodes its clips in clip order and cuts them into chunks;
  *  3. the per-clip row counts (-1 = unreadable, skipped) and durations are summed over the
  *     ranks (every clip has exactly one owner, so the sum is exact), which gives every clip its
- *     row range and its row in the clip table;
- *  4. one collective write appends the round's rows (store_writer_append).
+ *     row in the clip table;
+ *  4. one collective write per dataset appends the round's rows, each rank's block at the offset
+ *     of an exclusive scan of the row counts (store_writer_append).
  * Normalisation (default preset): per-clip sums of x and x^2 per band over the clip's rows, in
  * double, reduced to rank 0 (exact, one owner per clip) and added in clip order there, so the
  * mean/std do not depend on the rank count. */

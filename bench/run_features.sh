@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Feature and prepare speed (issue 4). Prints, from one run:
+#  1. feature computation from decoded PCM, adfd vs torchaudio, same presets, same 10 s clips of
+#     espeak-ng speech, one thread each, audio-seconds per CPU-second, and the ratio;
+#  2. adfd prepare end to end (decode + resample + features + parallel HDF5 write) on a corpus at
+#     1 and 2 ranks: audio-seconds per second per rank, and the 1 -> 2 rank speed-up.
+# Usage: bench/run_features.sh [BUILD_DIR] [CORPUS_DIR]
+#   CORPUS_DIR: an In-the-Wild layout folder (meta.csv + audio); default /work/corpus when it
+#   exists, otherwise a synthetic speech corpus made here (espeak-ng + sox, 16 and 22.05 kHz).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+build="$(cd "${1:-$here/../build}" && pwd)"
+corpus="${2:-}"
+[ -n "$corpus" ] || { [ -s /work/corpus/meta.csv ] && corpus=/work/corpus; } || true
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+py=/usr/bin/python3
+
+sentences=(
+  "The committee decided yesterday that the new bridge would open in spring."
+  "Several engineers still had doubts about the design and about its cost."
+  "Please leave a message after the tone and I will call you back soon."
+  "It was the best of times, it was the worst of times, it was the age of wisdom."
+  "Nobody expected the weather to turn so quickly on the last day of the trip."
+  "Numbers such as four hundred and twelve are read out one digit at a time."
+)
+voices=(en-us en-gb en-us+f3 en-gb-scotland en-us+m7 en-gb+f2)
+
+echo "== 1. features from decoded PCM, 1 thread (audio-s per CPU-s)"
+for i in "${!sentences[@]}"; do
+  espeak-ng -v "${voices[$i]}" -s 150 -w "$work/s$i.wav" "${sentences[$i]} ${sentences[$(( (i + 1) % 6 ))]}"
+done
+sox "$work"/s*.wav -r 16000 -b 16 "$work/speech.wav"
+sox "$work/speech.wav" "$work/speech2.wav" repeat 3   # about a minute of speech
+ours=$("$build/bench/bench_features" "$work/speech2.wav" 10 3)
+ref=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \
+      "$py" -W ignore "$here/bench_features.py" "$work/speech2.wav" 10 3)
+echo "$ours"
+echo "$ref"
+for preset in seed default; do
+  t=$(echo "$ref" | awk -v p=$preset '$2 == p {print $4}')
+  for what in mel_spectrogram clip_chunks; do
+    c=$(echo "$ours" | awk -v p=$preset -v w=$what '$2 == p && $3 == w {print $4}')
+    awk -v p=$preset -v w=$what -v c="$c" -v t="$t" \
+      'BEGIN {printf "ratio %s %s / torchaudio MelSpectrogram: %.2fx\n", p, w, c / t}'
+  done
+done
+
+echo "== 2. adfd prepare end to end"
+if [ -z "$corpus" ]; then
+  corpus="$work/corpus"
+  mkdir -p "$corpus"
+  echo "file,speaker,label" > "$corpus/meta.csv"
+  n=0
+  for rep in 0 1 2 3 4 5 6 7; do
+    for i in "${!sentences[@]}"; do
+      for j in "${!voices[@]}"; do
+        f="c$n.wav"
+        rate=$([ $((n % 3)) = 0 ] && echo 22050 || echo 16000)
+        if [ "$rep" = 0 ]; then
+          espeak-ng -v "${voices[$j]}" -s $((130 + 10 * i)) -w "$work/raw.wav" "${sentences[$i]}"
+          sox "$work/raw.wav" -r $rate -b 16 "$corpus/$f"
+        else
+          cp "$corpus/c$((n % 36)).wav" "$corpus/$f"
+        fi
+        echo "$f,speaker$j,$([ $((i % 2)) = 0 ] && echo bona-fide || echo spoof)" >> "$corpus/meta.csv"
+        n=$((n + 1))
+      done
+    done
+  done
+  echo "synthetic corpus: $n clips"
+fi
+"$py" - "$corpus/meta.csv" "$work/split.csv" <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+speakers = list(dict.fromkeys(r["speaker"] for r in rows))
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["file", "speaker", "label", "split"])
+    for r in rows:
+        k = speakers.index(r["speaker"])
+        w.writerow([r["file"], r["speaker"], r["label"],
+                    "holdout" if k == 0 else ("test" if k % 5 == 1 else "train")])
+EOF
+for preset in seed default; do
+  for np in 1 2; do
+    log=$(mpiexec -n $np --oversubscribe "$build/adfd" prepare --data "$corpus" \
+          --split "$work/split.csv" --preset $preset --out "$work/f.h5" --force 2>&1 | tail -1)
+    echo "$log"
+    rate=$(echo "$log" | sed 's/.*(\([0-9]*\) audio-s\/s.*/\1/')
+    eval "rate_${preset}_$np=$rate"
+  done
+  eval "r1=\$rate_${preset}_1 r2=\$rate_${preset}_2"
+  awk -v p=$preset -v a="$r1" -v b="$r2" \
+    'BEGIN {printf "prepare %s: %d audio-s/s on 1 rank, %d on 2 ranks: speed-up %.2fx\n", p, a, b, b / a}'
+done
+echo "(machine load while measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(getconf _NPROCESSORS_ONLN) cores)"
