@@ -239,6 +239,16 @@ static void evaluate(double *test_loss, double *test_auc, trainer *t, activation
     *test_auc = result[1];
 }
 
+int train_should_stop(const double *test_losses, int n, int patience) {
+    if (patience <= 0 || n < patience + 1) return 0;
+    double best = test_losses[0];
+    for (int i = 1; i < n; i++)
+        if (test_losses[i] < best) best = test_losses[i];
+    for (int i = n - patience; i < n; i++)
+        if (!(test_losses[i] > best)) return 0;
+    return 1;
+}
+
 /* ---------------- AUC ---------------- */
 
 static const float *auc_keys;
@@ -488,12 +498,14 @@ int train_run_data(const train_config *cfg, const train_data *d, MPI_Comm comm,
             t.best_epoch = epoch;
             model_copy(&t.best, &t.model);
         }
-        /* the seed's rule: from epoch patience+1 on, stop when the last `patience` test losses
-         * are all above the best so far */
-        if (cfg->patience > 0 && epoch >= cfg->patience + 1 &&
-            epoch - t.best_epoch >= cfg->patience)
-            r.stopped_early = 1;
         t.history[t.n_history++] = r;
+        double losses[t.n_history];
+        for (int i = 0; i < t.n_history; i++)
+            losses[i] = t.history[i].test_loss;
+        if (train_should_stop(losses, t.n_history, cfg->patience)) {
+            r.stopped_early = 1;
+            t.history[t.n_history - 1].stopped_early = 1;
+        }
         t.epoch_done = epoch;
         t.step_in_epoch = 0;
         t.epoch_loss_sum = 0.0;

@@ -84,6 +84,24 @@ for np in 1 2; do
     has $err "resuming after epoch 0, step"
     expect 0 "resumed -n $np == uninterrupted" -- "$ADFD_PYTHON" -c "$compare" full.h5 resumed$np.h5
 done
+# model_load refuses another format version and wrong shapes, naming the file
+cp m1.h5 m_v2.h5 && cp m1.h5 m_shape.h5
+"$ADFD_PYTHON" -c '
+import h5py, numpy as np
+with h5py.File("m_v2.h5", "a") as f:
+    f.attrs["format_version"] = np.int32(2)
+with h5py.File("m_shape.h5", "a") as f:
+    w = f["layer2.weight"][()]
+    del f["layer2.weight"]
+    f["layer2.weight"] = w[:, :-1]
+'
+expect 1 "model of another format version" -- "$tool" predict m_v2.h5 f.h5 s.txt
+has $err "m_v2.h5: model format version 2"
+expect 1 "model with a wrong tensor shape" -- "$tool" predict m_shape.h5 f.h5 s.txt
+has $err "m_shape.h5: dataset 'layer2.weight' has the wrong shape"
+expect 1 "missing model" -- "$tool" predict nothere.h5 f.h5 s.txt
+has $err "nothere.h5"
+
 # a checkpoint of another configuration is refused
 expect 1 "foreign checkpoint" -- "$ADFD" train "${base[@]}" --checkpoint-dir ck1 --resume
 has $err "another configuration"

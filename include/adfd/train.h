@@ -84,6 +84,11 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *w, cons
                         const int *labels, const int64_t *sample_ids, int nb, int global_batch,
                         int epoch, uint64_t dropout_seed, MPI_Comm comm);
 
+/* The seed's early-stopping rule on the test losses of epochs 1..n (losses[0..n)): with
+ * patience K > 0, stop after epoch n when n >= K+1 and the last K losses are all above the best
+ * (lowest) loss so far. 1 = stop. */
+int train_should_stop(const double *test_losses, int n, int patience);
+
 /* Chunk-level ROC AUC (Mann-Whitney, ties counted one half); 0.5 when a class is missing. */
 double train_auc(const float *score, const int *label, int n);
 
