@@ -90,8 +90,7 @@ def main():
         label = {os.path.join(corpus, r["file"]): r["label"] for r in csv.DictReader(f)}
     doc = analyze(model, corpus)
     preset = doc["model"]["preset"]
-    long_clips = [e for e in doc["files"] if e["status"] == "ok" and e["seconds"] >= 2.0
-                  and not e["trim_seconds"]]
+    long_clips = [e for e in doc["files"] if e["status"] == "ok" and e["seconds"] >= 2.0]
     real = [e for e in long_clips if label[e["file"]] == "bona-fide"]
     fake = [e for e in long_clips if label[e["file"]] == "spoof"]
     best = max(((min(w["score"] for w in f["windows"]) - max(w["score"] for w in r["windows"]), r, f)
