@@ -22,7 +22,18 @@ typedef struct {
     int64_t rows, capacity;
 } row_buffer;
 
-static void row_buffer_reserve(row_buffer *b, int64_t rows);
+static void row_buffer_reserve(row_buffer *b, int64_t rows) {
+    if (rows <= b->capacity) return;
+    int64_t cap = b->capacity ? b->capacity : 256;
+    while (cap < rows)
+        cap *= 2;
+    b->features = realloc(b->features, (size_t)cap * ROW_VALUES * sizeof(float));
+    b->clip = realloc(b->clip, (size_t)cap * sizeof(int32_t));
+    b->offset = realloc(b->offset, (size_t)cap * sizeof(int32_t));
+    ADFD_CHECK(b->features && b->clip && b->offset, "out of memory for %lld feature rows",
+               (long long)cap);
+    b->capacity = cap;
+}
 
 static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *offsets, int n,
                            int32_t clip) {
@@ -39,19 +50,6 @@ static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *of
 static _Noreturn void fatal_clip(const char *tmp_path, const char *message) {
     unlink(tmp_path); /* nothing half-written is left behind; the other ranks are aborted */
     adfd_die(__FILE__, __LINE__, "%s (run with --skip-bad to skip unreadable clips)", message);
-}
-
-static void row_buffer_reserve(row_buffer *b, int64_t rows) {
-    if (rows <= b->capacity) return;
-    int64_t cap = b->capacity ? b->capacity : 256;
-    while (cap < rows)
-        cap *= 2;
-    b->features = realloc(b->features, (size_t)cap * ROW_VALUES * sizeof(float));
-    b->clip = realloc(b->clip, (size_t)cap * sizeof(int32_t));
-    b->offset = realloc(b->offset, (size_t)cap * sizeof(int32_t));
-    ADFD_CHECK(b->features && b->clip && b->offset, "out of memory for %lld feature rows",
-               (long long)cap);
-    b->capacity = cap;
 }
 
 /* Header durations of every clip, read by rank i % size and summed; -1 marks unreadable. */
