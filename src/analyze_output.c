@@ -106,7 +106,8 @@ static int write_plot_data(const char *dat_path, const float *x, int64_t n,
 }
 
 static int write_plot_script(const char *gp_path, const char *png_tmp, const char *dat_path,
-                             const char *title, const analyze_result *r, float threshold) {
+                             const char *title, const analyze_result *r, const int *top, int n_top,
+                             float threshold) {
     atomic_file af;
     if (atomic_file_open(&af, gp_path) != 0) return -1;
     FILE *f = af.fp;
@@ -116,10 +117,17 @@ static int write_plot_script(const char *gp_path, const char *png_tmp, const cha
     gnuplot_quoted(f, title);
     fprintf(f, " noenhanced\nset xrange [0:%.6f]\nset grid\nset lmargin 10\n",
             r->seconds > 0 ? r->seconds : 1.0);
-    fprintf(f, "set ylabel 'amplitude'\nset yrange [-1:1]\nplot ");
+    /* the top windows shaded on the waveform, so the seconds that look fake stand out */
+    for (int k = 0; k < n_top; k++)
+        fprintf(f,
+                "set object %d rect from %.6f, graph 0 to %.6f, graph 1 fc rgb '#ee7733' "
+                "fs transparent solid 0.25 noborder behind\n",
+                k + 1, r->windows[top[k]].start_seconds, r->windows[top[k]].end_seconds);
+    fprintf(f, "set ylabel 'amplitude (top %d windows shaded)'\nset yrange [-1:1]\nplot ", n_top);
     gnuplot_quoted(f, dat_path);
     fprintf(f, " index 0 using 1:2:3 with filledcurves lc rgb '#4477aa' notitle\n");
-    fprintf(f, "set ylabel 'P(spoof) of the window'\nset xlabel 'seconds (window centre)'\n");
+    fprintf(f, "unset object\nset ylabel 'P(spoof) of the window'\n");
+    fprintf(f, "set xlabel 'seconds (window centre)'\n");
     fprintf(f, "set yrange [0:1]\nplot ");
     gnuplot_quoted(f, dat_path);
     fprintf(f,
@@ -146,7 +154,7 @@ static int run_gnuplot(const char *gp_path) {
 }
 
 int analyze_plot(const char *png_path, const char *title, const float *x, int64_t n,
-                 const analyze_result *r, float threshold) {
+                 const analyze_result *r, const int *top, int n_top, float threshold) {
     char base[4096], dat_path[4200], gp_path[4200], png_tmp[4200];
     size_t len = strlen(png_path);
     if (len >= sizeof base) return adfd_fail("%s: path too long", png_path);
@@ -156,7 +164,8 @@ int analyze_plot(const char *png_path, const char *title, const float *x, int64_
     snprintf(gp_path, sizeof gp_path, "%s.gp", base);
     atomic_tmp_name(png_tmp, sizeof png_tmp, png_path);
     if (write_plot_data(dat_path, x, n, r) != 0) return -1;
-    if (write_plot_script(gp_path, png_tmp, dat_path, title, r, threshold) != 0) return -1;
+    if (write_plot_script(gp_path, png_tmp, dat_path, title, r, top, n_top, threshold) != 0)
+        return -1;
     if (run_gnuplot(gp_path) != 0) {
         remove(png_tmp);
         return -1;

@@ -248,7 +248,8 @@ static int write_file_outputs(analyze_run *run, int i, const float *x, int64_t n
         plot_path_for(o, run->inputs, i, plot, plot_size);
         snprintf(title, sizeof title, "%s: clip score %.3f (%s)", run->inputs->items[i].path,
                  r->clip_score, r->is_spoof ? "spoof" : "bona fide");
-        if (analyze_plot(plot, title, x, n, r, run->az.model->threshold) != 0) return -1;
+        if (analyze_plot(plot, title, x, n, r, top, n_top, run->az.model->threshold) != 0)
+            return -1;
     }
     return 0;
 }

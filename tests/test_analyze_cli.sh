@@ -186,6 +186,7 @@ EOF
 expect 0 "plot one file" -- "$ADFD" analyze --model m.h5 --plot one.png a.wav
 head -c 8 one.png | od -An -c | grep -q "P   N   G" || { echo "FAIL: one.png is not a PNG"; fail=1; }
 [ -s one.dat ] && [ -s one.gp ] || { echo "FAIL: plot data/script missing"; fail=1; }
+[ "$(grep -c '^set object .* rect' one.gp)" -eq 5 ] || { echo "FAIL: the 5 top windows are not shaded"; fail=1; }
 expect 0 "plot several files" -- "$ADFD" analyze --model m.h5 --plot many.png a.wav b.flac
 for f in many-a.png many-b.png; do
     head -c 8 "$f" | od -An -c | grep -q "P   N   G" || { echo "FAIL: $f is not a PNG"; fail=1; }

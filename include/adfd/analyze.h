@@ -71,10 +71,11 @@ int analyze_top_windows(const analyze_result *r, int k, int *idx);
  * frame (frame_samples) at the end of the clip is widened to the clip's last frame. */
 int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w,
                           int frame_samples);
-/* Draws the waveform and the window scores over time into png_path with gnuplot; the data and
- * the script are kept next to it (<png without .png>.dat / .gp) so the plot can be re-made. */
+/* Draws the waveform (the top windows top[0..n_top) shaded) and the window scores over time into
+ * png_path with gnuplot; the data and the script are kept next to it (<png without .png>.dat /
+ * .gp) so the plot can be re-made. */
 int analyze_plot(const char *png_path, const char *title, const float *x, int64_t n,
-                 const analyze_result *r, float threshold);
+                 const analyze_result *r, const int *top, int n_top, float threshold);
 /* s as a JSON string literal (quoted, escaped). */
 void analyze_json_string(FILE *out, const char *s);
 
