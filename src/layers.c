@@ -335,11 +335,17 @@ static pool_geometry pool_geometry_of(int H, int W) {
 
 /* xe, xo [H][RS]: the even and the odd columns of one sample x [H][W], zero padded */
 static void deinterleave(float *xe, float *xo, const float *x, int H, int W, int RS) {
-    for (int r = 0; r < H; r++)
-        for (int q = 0; q < RS; q++) {
-            xe[r * RS + q] = 2 * q < W ? x[r * W + 2 * q] : 0.0f;
-            xo[r * RS + q] = 2 * q + 1 < W ? x[r * W + 2 * q + 1] : 0.0f;
+    int half = W / 2; /* W is even */
+    for (int r = 0; r < H; r++) {
+        const float *row = x + (size_t)r * W;
+        float *e = xe + r * RS, *o = xo + r * RS;
+        for (int q = 0; q < half; q++) {
+            e[q] = row[2 * q];
+            o[q] = row[2 * q + 1];
         }
+        for (int q = half; q < RS; q++)
+            e[q] = o[q] = 0.0f;
+    }
 }
 
 /* y[s][j], s = 2*dr + dc: the conv output at (2*pi + dr, 2*j + dc), lanes j < L. One window
