@@ -3,7 +3,8 @@
 #  1. feature computation from decoded PCM, adfd vs torchaudio, same presets, same 10 s clips of
 #     espeak-ng speech, one thread each, audio-seconds per CPU-second, and the ratio;
 #  2. adfd prepare end to end (decode + resample + features + parallel HDF5 write) on a corpus at
-#     1 and 2 ranks: audio-seconds per second per rank, and the 1 -> 2 rank speed-up.
+#     1 and 2 ranks: audio-seconds per second per rank, and the 1 -> 2 rank speed-up;
+#  3. store_read_rows on random batches against h5py.
 # Usage: bench/run_features.sh [BUILD_DIR] [CORPUS_DIR]
 #   CORPUS_DIR: an In-the-Wild layout folder (meta.csv + audio); default /work/corpus when it
 #   exists, otherwise a synthetic speech corpus made here (espeak-ng + sox, 16 and 22.05 kHz).
@@ -104,4 +105,7 @@ for preset in seed default; do
   awk -v p=$preset -v a="$wall_1" -v b="$wall_2" \
     'BEGIN {printf "prepare %s: wall speed-up 1 -> 2 ranks %.2fx\n", p, a / b}'
 done
+echo "== 3. reading random batches of 64 rows from the default-preset file (warm page cache)"
+"$build/bench/bench_store" "$work/f.h5" 64 300
+"$py" "$here/bench_store.py" "$work/f.h5" 64 300
 echo "(machine load while measuring: $(cut -d' ' -f1-3 /proc/loadavg) on $(getconf _NPROCESSORS_ONLN) cores)"

@@ -3,6 +3,7 @@
  * others none, which must still work), then
  * rank 0 reads rows back in random order with repeats and checks every value against the formula
  * that generated it, the clip table, the attributes and the normalisation. */
+#include <hdf5.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,26 @@ int main(int argc, char **argv) {
         CHECK(store_open(&none, "not_hdf5.h5") == -1 && strstr(adfd_error(), "not an HDF5"),
               "not HDF5: %s", adfd_error());
         unlink("not_hdf5.h5");
+        /* an HDF5 file with the right version but no datasets, then with another version */
+        hid_t h = H5Fcreate("damaged.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(h, "format_version", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        int version = ADFD_STORE_VERSION;
+        H5Awrite(a, H5T_NATIVE_INT, &version);
+        H5Aclose(a);
+        H5Fclose(h);
+        CHECK(store_open(&none, "damaged.h5") == -1 && strstr(adfd_error(), "damaged"),
+              "damaged: %s", adfd_error());
+        h = H5Fopen("damaged.h5", H5F_ACC_RDWR, H5P_DEFAULT);
+        a = H5Aopen(h, "format_version", H5P_DEFAULT);
+        version = ADFD_STORE_VERSION + 1;
+        H5Awrite(a, H5T_NATIVE_INT, &version);
+        H5Aclose(a);
+        H5Sclose(sp);
+        H5Fclose(h);
+        CHECK(store_open(&none, "damaged.h5") == -1 && strstr(adfd_error(), "format version 2"),
+              "version: %s", adfd_error());
+        unlink("damaged.h5");
     }
     int status = rank == 0 ? check_exit_status("test_store") : 0;
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
