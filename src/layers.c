@@ -545,20 +545,33 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
     }
 }
 
-void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
-                                const uint8_t *pool_arg, float out_scale, int B, int C, int H,
-                                int W) {
+HOT void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
+                                    const uint8_t *pool_arg, float out_scale, int B, int C, int H,
+                                    int W) {
     size_t P = (size_t)((H - 2) / 2) * ((W - 2) / 2);
     for (int c = 0; c < C; c++) {
         double s = 0.0, sx = 0.0;
         for (int b = 0; b < B; b++) {
             size_t plane = ((size_t)b * C + c) * P;
-            for (size_t p = 0; p < P; p++) {
-                if (pool_arg[plane + p] == ADFD_POOL_INACTIVE) continue;
-                float dy = dout[plane + p] * out_scale;
-                s += dy;
-                sx += (double)dy * pool_xhat[plane + p];
+            const float *d = dout + plane, *xh = pool_xhat + plane;
+            const uint8_t *arg = pool_arg + plane;
+            /* float lanes over one plane, then double */
+            float ls[LANES] = {0}, lsx[LANES] = {0};
+            size_t p = 0;
+            for (; p + LANES <= P; p += LANES)
+                for (int l = 0; l < LANES; l++) {
+                    int a = arg[p + l];
+                    float dy = (float)(a != ADFD_POOL_INACTIVE) * d[p + l] * out_scale;
+                    ls[l] += dy;
+                    lsx[l] += dy * xh[p + l];
+                }
+            for (; p < P; p++) {
+                float dy = arg[p] != ADFD_POOL_INACTIVE ? d[p] * out_scale : 0.0f;
+                ls[0] += dy;
+                lsx[0] += dy * xh[p];
             }
+            s += lanes_sum(ls);
+            sx += lanes_sum(lsx);
         }
         dsums[c] = s;
         dsums[C + c] = sx;
