@@ -10,16 +10,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_TH
 export OMP_NUM_THREADS=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 work="$PWD/grid_bench"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-"$python" "$src/tests/grid_make_features.py" features.h5 --size 10 20 4   # 560 train, 160 test rows
+"$python" "$src/tests/grid_make_features.py" features.h5 --size 16 20 4   # 1040 train, 160 test rows
 cat > bench.ini <<'INI'
 [grid]
 channels   = 8
 lr         = 1e-3, 5e-4, 2e-4, 1e-4
 batch      = 32
-max_epochs = 3
+max_epochs = 4
 patience   = 0
 INI
-config_epochs=12
+config_epochs=16
 
 run() { # NAME NP GROUPS -> seconds of the training part (grid start to the last epoch)
     local start end
@@ -29,6 +29,7 @@ run() { # NAME NP GROUPS -> seconds of the training part (grid start to the last
     end=$(date +%s.%N)
     echo "$end - $start" | bc -l
 }
+load0=$(cut -d" " -f1-3 /proc/loadavg)
 t1=$(run np1 1 1)
 t2=$(run np2_grid 2 2)
 t2d=$(run np2_data 2 1)
@@ -40,7 +41,7 @@ train_s() {
 print(max(sum(float(l.split()[5]) for l in open(f)) for f in glob.glob(sys.argv[1] + "/epochs/*.tsv")))' "run_$1"
 }
 rate() { echo "$config_epochs * 3600 / $1" | bc -l; }
-printf "grid bench: %d configuration-epochs (channels 8, batch 32, 560 train + 160 test chunks)\n" $config_epochs
+printf "grid bench: %d configuration-epochs (channels 8, batch 32, 1040 train + 160 test chunks)\n" $config_epochs
 printf "  1 rank                    %7.1f s  %8.0f configuration-epochs/hour\n" "$t1" "$(rate "$t1")"
 printf "  2 ranks, --groups 2       %7.1f s  %8.0f configuration-epochs/hour\n" "$t2" "$(rate "$t2")"
 printf "  2 ranks, --groups 1       %7.1f s  %8.0f configuration-epochs/hour\n" "$t2d" "$(rate "$t2d")"
@@ -51,4 +52,5 @@ printf "  training only (busiest group): 1 rank %.1f s, grid %.1f s, data %.1f s
     "$s1" "$s2" "$s2d" "$(echo "$s1 / (2 * $s2)" | bc -l)" "$(echo "$s1 / (2 * $s2d)" | bc -l)"
 printf "  PyTorch 1 thread: %.2f s per configuration-epoch; adfd 1 rank %.2f s (PyTorch/adfd %.2f)\n" \
     "$torch_s" "$(echo "$t1 / $config_epochs" | bc -l)" "$(echo "$torch_s * $config_epochs / $t1" | bc -l)"
-echo "  (wall times include process start, the held-out evaluation and file I/O; nproc=$(nproc))"
+echo "  (wall times include process start, the held-out evaluation and file I/O)"
+echo "  machine: $(nproc --all) cores, load average before/after: $load0 / $(cut -d" " -f1-3 /proc/loadavg)"

@@ -250,6 +250,14 @@ elif scenario == "groups":
     for level in ("clip", "chunk"):
         if me[level] != m2[level]:
             fail(f"adfd eval {level}: {me[level]} vs grid {m2[level]}")
+    # --threshold youden (redone on a copy of the finished run): the test clips' Youden J point.
+    from sklearn.metrics import roc_curve
+    shutil.copytree("g2", "g2y")
+    grid("g2y", 2, extra=["--resume", "--no-plots", "--threshold", "youden"])
+    fpr, tpr, th = roc_curve(y, s, drop_intermediate=False)
+    ty, method = (model_contents("g2y/best.h5")[1][k] for k in ("threshold", "threshold_method"))
+    if not np.isclose(ty, th[np.argmax(tpr - fpr)], rtol=1e-6) or b"youden" not in bytes(method):
+        fail(f"youden threshold {ty} ({method}) vs scikit-learn {th[np.argmax(tpr - fpr)]}")
     # An existing run is refused without --resume; --resume on a finished run changes nothing.
     p = grid("g2", 2, expect=1)
     if "--resume" not in p.stderr:
