@@ -32,10 +32,20 @@ int preempt_agreed(MPI_Comm comm) {
     return any;
 }
 
-/* The verdict of this process alone: 0 (no Slurm, or sizes agree) or -1 + message. */
-static int check_local_world_size(void) {
+/* The world size this process expects from Slurm: SLURM_NTASKS (the job's in a batch script and
+ * for the ranks mpirun starts there, the step's under srun), or NULL when there is nothing to
+ * check: not under Slurm, or started by an Open MPI daemon that runs in a Slurm step (mpirun's
+ * ranks on other nodes), whose SLURM_NTASKS counts the daemons, not the ranks. */
+static const char *expected_world_size(void) {
     const char *ntasks = getenv("SLURM_NTASKS");
-    if (!ntasks || !ntasks[0]) return 0;
+    if (!ntasks || !ntasks[0]) return NULL;
+    if (getenv("OMPI_COMM_WORLD_SIZE") && getenv("SLURM_STEP_ID")) return NULL;
+    return ntasks;
+}
+
+static int check_local_world_size(void) {
+    const char *ntasks = expected_world_size();
+    if (!ntasks) return 0;
     int expected;
     if (cli_parse_int(ntasks, &expected) != 0 || expected < 1)
         return adfd_fail("SLURM_NTASKS is '%s', not a positive number", ntasks);
@@ -52,10 +62,8 @@ int slurm_check_world_size(void) {
     ADFD_MPI_CHECK(MPI_Allreduce(&local_failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (!any_failed) return 0;
     /* Every rank returns -1 so that all exit together; the CLI prints rank 0's message only, so
-     * a rank that disagrees with rank 0 (SLURM_NTASKS differing between ranks) speaks for itself.
-     */
+     * another failing rank prints its own. */
     if (local_failed && adfd_rank() != 0) log_all("%s", adfd_error());
-    if (!local_failed)
-        return adfd_fail("another rank's SLURM_NTASKS differs from the MPI world size");
+    if (!local_failed) return adfd_fail("another rank's SLURM_NTASKS differs from the world size");
     return -1;
 }

@@ -47,6 +47,19 @@ static void test_world_size(int rank, int size) {
     if (rank != size - 1)
         CHECK(strstr(adfd_error(), "another rank") != NULL, "rank %d message '%s'", rank,
               adfd_error());
+
+    /* A rank that Open MPI's daemon started inside a Slurm step (mpirun's ranks on other nodes)
+     * sees the SLURM_NTASKS of the daemons' step: it is not checked. */
+    if (rank == size - 1) {
+        setenv("OMPI_COMM_WORLD_SIZE", "1", 1);
+        setenv("SLURM_STEP_ID", "0", 1);
+    }
+    CHECK(slurm_check_world_size() == 0, "rank %d: daemon-started rank not checked: %s", rank,
+          adfd_error());
+    /* ... but a rank that mpirun started itself (no Slurm step) is. */
+    if (rank == size - 1) unsetenv("SLURM_STEP_ID");
+    CHECK(slurm_check_world_size() == -1, "rank %d: mpirun-started rank is checked", rank);
+    if (rank == size - 1) unsetenv("OMPI_COMM_WORLD_SIZE");
     set_ntasks(NULL);
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The jobs/ batch scripts on a real one-node Slurm (slurmctld + slurmd + munge on this machine,
-# scripts/slurm-local.sh), on a tiny synthetic data set.
+# The jobs/ batch scripts on a real Slurm on this machine (slurmctld + munge + two slurmd
+# emulating two nodes, scripts/slurm-local.sh), on a tiny synthetic data set.
 #  1. The world-size check under Slurm: mpirun and srun --mpi=pmix over the allocation pass;
 #     a smaller world and a singleton are refused with a message naming both sizes.
 #  2. prepare.sbatch (split + prepare): the feature file's shape, clips and splits (h5py).
-#  3. grid.sbatch preempted with USR1 (to the batch shell under mpirun; to every process under
-#     srun --mpi=pmix): the job must checkpoint, requeue itself, resume, and end with the same
+#  3. grid.sbatch preempted with USR1 (to the batch shell under mpirun, on 2 emulated nodes; to
+#     every process under srun --mpi=pmix): the job must checkpoint, requeue itself, resume, and end with the same
 #     best.h5 (every tensor and attribute, read with h5py) and grid.tsv (timings aside) as an
 #     uninterrupted run. scancel: no requeue; RESUME=1 continues to the same result.
 #  4. submit-grid-array.sh: 2 array tasks (one preempted) + the afterok merge = the grid job.
@@ -48,15 +48,18 @@ if ! command -v slurmd >/dev/null || ! slurmd -C >/dev/null 2>&1; then
 fi
 export ADFD_SLURM_DIR
 ADFD_SLURM_DIR="$(mktemp -d /tmp/adfd-slurm-test.XXXXXX)"
-# Two free ports (slurmctld, slurmd) so that a Slurm someone else runs here is not disturbed.
-for port in $(seq $((20000 + $$ % 20000 / 2 * 2)) 2 45000); do
-    ss -Htln "( sport = :$port or sport = :$((port + 1)) )" 2>/dev/null | grep -q . || break
+# Two emulated nodes (two slurmd on this host), so that jobs can span nodes.
+export ADFD_SLURM_NODES=2
+# Three free ports (slurmctld, 2 x slurmd) so that a Slurm someone else runs here is not disturbed.
+for port in $(seq $((20000 + $$ % 20000 / 4 * 4)) 4 45000); do
+    ss -Htln "( sport = :$port or sport = :$((port + 1)) or sport = :$((port + 2)) )" 2>/dev/null |
+        grep -q . || break
 done
 export ADFD_SLURM_PORT=$port
 cleanup() {
     if [ "$failures" -gt 0 ]; then
         echo "--- the last lines of the Slurm logs:"
-        tail -n 15 "$ADFD_SLURM_DIR"/log/slurmctld.log "$ADFD_SLURM_DIR"/log/slurmd.log
+        tail -n 15 "$ADFD_SLURM_DIR"/log/slurm*.log
     fi
     "$src/scripts/slurm-local.sh" stop >/dev/null || echo "test_slurm_jobs: stopping Slurm failed"
     rm -rf "$ADFD_SLURM_DIR"
@@ -126,29 +129,43 @@ expect_completed() {
 }
 
 # --- 1. the world-size check under Slurm ------------------------------------------------------
-cat >world.sbatch <<'EOF'
+# world.sbatch runs the launches named in $LAUNCHES and writes "<name> <exit status>" lines to
+# world.status; each launch's output goes to <name>.stdout / <name>.stderr.
+cat >world.sbatch <<'WORLD'
 #!/bin/bash
 #SBATCH --ntasks=2
 #SBATCH --output=world_%j.out
-# One line per launch: "<name> <exit status>"; the outputs go to files named after the launch.
 launch() {
     local name=$1
     shift
     "$@" >"$name.stdout" 2>"$name.stderr"
     echo "$name $?" >>world.status
 }
-launch mpirun mpirun "$ADFD" split --help
-launch srun srun --mpi=pmix "$ADFD" split --help
-launch mpirun_n1 mpirun -n 1 "$ADFD" split --help
-launch singleton "$ADFD" split --help
-EOF
-id=$(sbatch --parsable world.sbatch)
+for name in $LAUNCHES; do
+    case $name in
+        mpirun | mpirun_2nodes) launch "$name" mpirun "$ADFD" split --help ;;
+        srun) launch srun srun --mpi=pmix "$ADFD" split --help ;;
+        mpirun_n1) launch mpirun_n1 mpirun -n 1 "$ADFD" split --help ;;
+        singleton) launch singleton "$ADFD" split --help ;;
+    esac
+done
+WORLD
+# On the node named after this host: mpirun there starts its ranks itself, as on a real cluster
+# (on the emulated node2 it would start them through a daemon, which is not checked).
+id=$(sbatch --parsable --nodelist="$(hostname -s)" \
+    --export=ALL,LAUNCHES="mpirun srun mpirun_n1 singleton" world.sbatch)
+# On 2 nodes the rank on the second node is started by mpirun's daemon there and sees the
+# SLURM_NTASKS of the daemons' step (1): the check must not refuse it.
+id2=$(sbatch --parsable --nodes=2 --ntasks-per-node=1 --export=ALL,LAUNCHES=mpirun_2nodes world.sbatch)
 wait_job "$id" 60
-expect_completed "$id" "world-size job" "world_$id.out"
+wait_job "$id2" 60
+expect_completed "$id" "world-size job on 1 node" "world_$id.out"
+expect_completed "$id2" "world-size job on 2 nodes" "world_$id2.out"
 status_of() { awk -v n="$1" '$1 == n { print $2 }' world.status; }
 check "mpirun over the 2-task allocation runs the command" [ "$(status_of mpirun)" = 0 ]
 check "the help is printed once (rank 0), not once per rank" \
     [ "$(grep -c '^Usage: adfd split' mpirun.stdout)" = 1 ]
+check "mpirun over 2 nodes x 1 task runs the command" [ "$(status_of mpirun_2nodes)" = 0 ]
 check "srun --mpi=pmix over the allocation runs the command" [ "$(status_of srun)" = 0 ]
 check "mpirun -n 1 in a 2-task allocation exits 1" [ "$(status_of mpirun_n1)" = 1 ]
 check "its message names both sizes" \
@@ -184,7 +201,8 @@ expect_completed "$whole" "grid.sbatch, uninterrupted" "adfd-grid_$whole.out"
 check "run folder named after the job, with best.h5 and grid.tsv" \
     [ -f "runs/adfd-grid_$whole/best.h5" -a -f "runs/adfd-grid_$whole/grid.tsv" ]
 
-pre=$(sbatch --parsable "$src/jobs/grid.sbatch" "${grid_opts[@]}")
+# On 2 nodes x 1 task: mpirun reaches the rank on the second node through its daemon there.
+pre=$(sbatch --parsable --nodes=2 --ntasks-per-node=1 "$src/jobs/grid.sbatch" "${grid_opts[@]}")
 # Preempt once the first epoch is recorded: the ranks have their handlers by then.
 for _ in $(seq 1 600); do
     cat "runs/adfd-grid_$pre"/epochs/*.tsv 2>/dev/null | grep -q . && break
@@ -193,7 +211,8 @@ done
 scancel --signal=USR1 --batch "$pre"
 wait_job "$pre" 180
 log="adfd-grid_$pre.out"
-expect_completed "$pre" "grid.sbatch, preempted" "$log"
+expect_completed "$pre" "grid.sbatch on 2 nodes, preempted" "$log"
+check "the job ran on 2 nodes" grep -q 'nodes 2, tasks 2, launcher mpirun' "$log"
 check "the batch shell passed the signal on" grep -q 'preemption signal, passing it to the ranks' "$log"
 check "the job requeued itself after the ranks checkpointed" \
     grep -q "checkpointed after the preemption signal; requeueing $pre" "$log"

@@ -16,8 +16,9 @@ int preempt_agreed(MPI_Comm comm);
 /* This process received a signal (no communication). */
 int preempt_signalled(void);
 /* Under Slurm (SLURM_NTASKS set), refuses a world size that differs from SLURM_NTASKS: the
- * classic silent failure of N singletons instead of one world of N. Collective over
- * MPI_COMM_WORLD: every rank returns the same status, 0 or -1 + message. */
+ * classic silent failure of N singletons instead of one world of N. Ranks that mpirun starts
+ * through its daemons on other nodes see the daemons' step, not the job, and are not checked.
+ * Collective over MPI_COMM_WORLD: every rank returns the same status, 0 or -1 + message. */
 int slurm_check_world_size(void);
 
 #endif
