@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# A one-node Slurm on this machine, for the job tests (tests/slurm.cmake) and for trying jobs/ by hand.
+# A Slurm on this machine (one node, or several emulated ones), for the job tests
+# (tests/slurm.cmake) and for trying jobs/ by hand.
 #
-#   scripts/slurm-local.sh start    munged + slurmctld + slurmd, returns once `sinfo` shows the node idle
+#   scripts/slurm-local.sh start    munged + slurmctld + slurmd, returns once `sinfo` shows the nodes up
 #   scripts/slurm-local.sh stop     cancels this cluster's jobs, stops exactly the daemons `start` began
 #   scripts/slurm-local.sh status   daemons, node state, queue
 #   scripts/slurm-local.sh env      prints `export SLURM_CONF=...` (eval it before sbatch/squeue/...)
