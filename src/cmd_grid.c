@@ -217,40 +217,78 @@ static int split_has_clips(const feature_store *s, int split) {
     return 0;
 }
 
+/* Loads the best configuration's model, chooses its threshold on the test split's clip scores,
+ * saves it as best_path and writes the test split's outputs to OUT/test. m gets the metadata. */
+static int save_best_model(const grid_options *o, feature_store *store, int best,
+                           const char *best_path, cnn_model *model, eval_metrics *m) {
+    char path[4352];
+    gridrun_model_path(o->out, best, path, sizeof path);
+    if (model_load(model, path)) return -1;
+    split_scores test;
+    double threshold;
+    if (evaluate_split(store, model, SPLIT_TEST, model->aggregate, &test)) return -1;
+    int rc = evaluate_choose_threshold(&test, o->threshold, &threshold);
+    if (rc == 0) {
+        model->threshold = (float)threshold;
+        snprintf(model->threshold_method, sizeof model->threshold_method,
+                 "%s on test split (clip level)", o->threshold);
+        *m = (eval_metrics){.split = "test",
+                            .model_path = best_path,
+                            .features_path = o->features,
+                            .threshold = model->threshold,
+                            .threshold_method = model->threshold_method,
+                            .aggregate = model->aggregate};
+        path_join(path, sizeof path, o->out, "test");
+        rc = model_save(model, best_path);
+        if (rc == 0) rc = evaluate_metrics(&test, o->bootstrap, 1, m);
+        if (rc == 0) rc = evaluate_write(path, store, &test, m, 0);
+    }
+    split_scores_free(&test);
+    return rc;
+}
+
+/* The held-out split's outputs in OUT/holdout, its plots in report_dir, the table on stdout. */
+static int evaluate_holdout(const grid_options *o, feature_store *store, cnn_model *model,
+                            eval_metrics *m, const char *report_dir) {
+    split_scores held;
+    char dir[4352], title[128];
+    if (evaluate_split(store, model, SPLIT_HOLDOUT, model->aggregate, &held)) return -1;
+    m->split = "holdout";
+    path_join(dir, sizeof dir, o->out, "holdout");
+    int rc = evaluate_metrics(&held, o->bootstrap, 1, m);
+    if (rc == 0) rc = evaluate_write(dir, store, &held, m, 0);
+    if (rc == 0 && o->plots) {
+        snprintf(title, sizeof title, "held-out clips, threshold %.4g (from the test split)",
+                 m->threshold);
+        if (report_plot_roc(report_dir, held.clip_score, held.clip_label, held.n_clips,
+                            held.chunk_score, held.chunk_label, held.n_chunks, m->threshold) ||
+            report_plot_confusion(report_dir, "confusion", &m->clip.cm, title) ||
+            report_plot_score_histograms(report_dir, held.clip_score, held.clip_label, held.n_clips,
+                                         m->threshold, title))
+            rc = -1;
+    }
+    if (rc == 0) {
+        printf("\nHeld-out evaluation (%s):\n", dir);
+        report_print_table(stdout, m);
+    }
+    split_scores_free(&held);
+    return rc;
+}
+
+/* After every configuration finished: grid.tsv, the choice, best.h5, the evaluations. */
 static int finish_grid(const grid_options *o, const grid_config *g, feature_store *store) {
     grid_state st;
     if (gridrun_collect(o->out, g, &st) || gridrun_write_tables(o->out, g, &st)) return -1;
-    int rc = 0;
     cnn_model model;
     memset(&model, 0, sizeof model);
-    char path[4352], dir[4352];
+    eval_metrics m;
+    char best_path[4352], report_dir[4352];
+    path_join(best_path, sizeof best_path, o->out, "best.h5");
+    path_join(report_dir, sizeof report_dir, o->out, "report");
+    int rc = 0;
     if (st.n_done < g->n)
         rc = adfd_fail("%s: only %d of %d configurations finished", o->out, st.n_done, g->n);
-    if (rc == 0) {
-        gridrun_model_path(o->out, st.best, path, sizeof path);
-        rc = model_load(&model, path);
-    }
-    split_scores scores;
-    memset(&scores, 0, sizeof scores);
-    double threshold = 0;
-    if (rc == 0) rc = evaluate_split(store, &model, SPLIT_TEST, model.aggregate, &scores);
-    if (rc == 0) rc = evaluate_choose_threshold(&scores, o->threshold, &threshold);
-    eval_metrics m = {.features_path = o->features, .aggregate = model.aggregate};
-    if (rc == 0) {
-        model.threshold = (float)threshold;
-        snprintf(model.threshold_method, sizeof model.threshold_method,
-                 "%s on test split (clip level)", o->threshold);
-        path_join(path, sizeof path, o->out, "best.h5");
-        path_join(dir, sizeof dir, o->out, "test");
-        m.split = "test", m.model_path = path, m.threshold = model.threshold;
-        m.threshold_method = model.threshold_method;
-        rc = model_save(&model, path);
-        if (rc == 0) rc = evaluate_metrics(&scores, o->bootstrap, 1, &m);
-        if (rc == 0) rc = evaluate_write(dir, store, &scores, &m, 0);
-        split_scores_free(&scores);
-    }
-    char report_dir[4352];
-    path_join(report_dir, sizeof report_dir, o->out, "report");
+    if (rc == 0) rc = save_best_model(o, store, st.best, best_path, &model, &m);
     if (rc == 0 && o->plots) {
         rc = make_dirs(report_dir);
         if (rc == 0) rc = report_plot_learning_curves(report_dir, st.rows, st.n_rows, st.best);
@@ -261,33 +299,12 @@ static int finish_grid(const grid_options *o, const grid_config *g, feature_stor
                "test loss %.6f, test AUC %.4f\n",
                st.best, c->channels, c->lr, c->batch, c->dropout, st.best_epoch, st.best_loss,
                st.best_auc);
-        printf("Model: %s (threshold %.6g, %s)\n", path, model.threshold, model.threshold_method);
-    }
-    if (rc == 0 && !split_has_clips(store, SPLIT_HOLDOUT))
-        printf("No held-out clips in %s: nothing more to evaluate.\n", o->features);
-    else if (rc == 0) {
-        rc = evaluate_split(store, &model, SPLIT_HOLDOUT, model.aggregate, &scores);
-        m.split = "holdout";
-        path_join(dir, sizeof dir, o->out, "holdout");
-        if (rc == 0) rc = evaluate_metrics(&scores, o->bootstrap, 1, &m);
-        if (rc == 0) rc = evaluate_write(dir, store, &scores, &m, 0);
-        if (rc == 0 && o->plots) {
-            char title[128];
-            snprintf(title, sizeof title, "held-out clips, threshold %.4g (from the test split)",
-                     m.threshold);
-            rc = report_plot_roc(report_dir, scores.clip_score, scores.clip_label, scores.n_clips,
-                                 scores.chunk_score, scores.chunk_label, scores.n_chunks,
-                                 m.threshold) ||
-                 report_plot_confusion(report_dir, "confusion", &m.clip.cm, title) ||
-                 report_plot_score_histograms(report_dir, scores.clip_score, scores.clip_label,
-                                              scores.n_clips, m.threshold, title);
-            rc = rc ? -1 : 0;
-        }
-        if (rc == 0) {
-            printf("\nHeld-out evaluation (%s/holdout):\n", o->out);
-            report_print_table(stdout, &m);
-        }
-        split_scores_free(&scores);
+        printf("Model: %s (threshold %.6g, %s)\n", best_path, model.threshold,
+               model.threshold_method);
+        if (split_has_clips(store, SPLIT_HOLDOUT))
+            rc = evaluate_holdout(o, store, &model, &m, report_dir);
+        else
+            printf("No held-out clips in %s: nothing more to evaluate.\n", o->features);
     }
     if (rc == 0 && o->plots) printf("Report: %s/\n", report_dir);
     model_free(&model);
