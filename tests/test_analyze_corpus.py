@@ -7,8 +7,8 @@ apart window by window (every window of the fake scores above every window of th
 chosen, the real one cut to whole seconds (L) and the fake appended. Then:
  - the highest-scoring window lies in the fake half (starts at or after L) and the top 3 lie
    at least half in it;
- - (seed preset, no trimming) every window entirely inside the real half has the score of the
-   real clip's own window at the same time, and every window entirely inside the fake half has the
+ - (seed preset, or default preset when nothing was trimmed) every window entirely inside the
+   real half has the score of the real clip's own window at the same time, and every window entirely inside the fake half has the
    score of the fake clip's window at (start - L): the timeline is placed exactly.
 data/make_corpus.sh and models/demo.h5 are found through $ADFD_SOURCE_DIR."""
 import csv
@@ -116,13 +116,17 @@ def main():
     check(all(t["start"] >= seconds_real - 0.5 - 1e-9 for t in top),
           f"top 3 not at least half in the fake half: {top}")
 
-    if preset == "seed":
+    # Exact placement needs the same frames in the mix as in each clip alone: true for the seed
+    # preset, and for the default preset when its silence trimming cut nothing from any of the three.
+    untrimmed = all(e["trim_seconds"] == 0 for e in both)
+    if preset == "seed" or untrimmed:
         frame = 200 / 16000
         by_start_real = {round(w["start"], 4): w["score"] for w in alone_real["windows"]}
         by_start_fake = {round(w["start"], 4): w["score"] for w in alone_fake["windows"]}
         matched = [0, 0]
         for w in mixed["windows"]:
-            if w["start"] + 1.0 <= seconds_real:
+            # a window's last frame reaches n_fft/2 - hop samples (< one frame) past its end
+            if w["start"] + 1.0 + frame <= seconds_real:
                 want = by_start_real.get(round(w["start"], 4))
                 matched[0] += 1
             elif w["start"] >= seconds_real + frame:
