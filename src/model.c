@@ -232,8 +232,9 @@ static void write_string_attr(hid_t obj, const char *name, const char *v) {
 #define FEATURE_INT_FIELDS(X)                                                                      \
     X(sample_rate)                                                                                 \
     X(n_fft)                                                                                       \
-    X(win_length) X(hop_length) X(n_mels) X(center) X(log_db) X(trim_silence) X(repeat_pad)        \
-        X(chunk_frames) X(chunk_hop)
+    X(win_length)                                                                                  \
+    X(hop_length) X(n_mels) X(center) X(log_db) X(trim_silence) X(repeat_pad) X(chunk_frames)      \
+        X(chunk_hop)
 #define FEATURE_FLOAT_FIELDS(X) X(f_min) X(f_max) X(power) X(trim_db)
 
 int model_save(const cnn_model *m, const char *path) {
