@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scores a one-hour recording with `adfd analyze` (1 process, 1 BLAS thread) and with the same
 # pipeline in PyTorch + torchaudio (tests/analyze_torch_ref.py, torch.set_num_threads(1)), for a
-# seed-preset and a default-preset model, and prints audio-seconds per second per core and the
+# seed-preset and a default-preset model (and models/demo.h5 when present), and prints audio-seconds per second per core and the
 # ratio. Both timings include reading the WAV file; adfd's also includes loading the model and
 # process start-up.
 #   analyze_bench.sh ADFD MAKE_MODEL PYTHON SOURCE_DIR [CHANNELS]
@@ -46,12 +46,15 @@ PY
     fi
 fi
 seconds=$(soxi -D hour.wav)
-echo "recording: $seconds s of audio, $channels-channel models, hop 0.5 s, 1 core"
+echo "recording: $seconds s of audio, $channels-channel test models (demo: its own), hop 0.5 s, 1 core"
 
 # CPU seconds (user + system) are the per-core cost even when other jobs share the cores; wall
 # seconds are printed too.
-for preset in seed default; do
-    "$make_model" "$preset.h5" "$preset" "$channels" 1 0.5
+"$make_model" seed.h5 seed "$channels" 1 0.5
+"$make_model" default.h5 default "$channels" 1 0.5
+models="seed default"
+if [ -f "$src/models/demo.h5" ]; then cp "$src/models/demo.h5" demo.h5 && models="$models demo"; fi
+for preset in $models; do
     read -r ours_wall ours_cpu < <("$py" -c '
 import resource, subprocess, sys, time
 t = time.perf_counter()
