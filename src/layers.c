@@ -664,6 +664,69 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
     }
 }
 
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* The inner block of conv_bn_pool_backward_sparse in AVX2 intrinsics: the 10 accumulators of one
+ * lane block stay in registers over all pooled rows (GCC's vectorisation of the plain loop below
+ * keeps them in memory). Same arithmetic as the plain loop. */
+__attribute__((target("avx2,fma"))) static void sparse_block_avx2(float out[10][LANES],
+                                                                  float g4[][4][MAX_L],
+                                                                  const float *xe, const float *xo,
+                                                                  int RS, int PH, int jv) {
+    __m256 a[10];
+    for (int k = 0; k < 10; k++)
+        a[k] = _mm256_setzero_ps();
+    for (int pi = 0; pi < PH; pi++)
+        for (int dr = 0; dr < 2; dr++) {
+            __m256 ge = _mm256_loadu_ps(g4[pi][2 * dr] + jv);
+            __m256 go = _mm256_loadu_ps(g4[pi][2 * dr + 1] + jv);
+            a[9] = _mm256_add_ps(a[9], _mm256_add_ps(ge, go));
+            for (int di = 0; di < 3; di++) {
+                const float *E = xe + (2 * pi + dr + di) * RS + jv;
+                const float *O = xo + (2 * pi + dr + di) * RS + jv;
+                __m256 e0 = _mm256_loadu_ps(E), e1 = _mm256_loadu_ps(E + 1);
+                __m256 o0 = _mm256_loadu_ps(O), o1 = _mm256_loadu_ps(O + 1);
+                a[3 * di] = _mm256_fmadd_ps(go, o0, _mm256_fmadd_ps(ge, e0, a[3 * di]));
+                a[3 * di + 1] = _mm256_fmadd_ps(go, e1, _mm256_fmadd_ps(ge, o0, a[3 * di + 1]));
+                a[3 * di + 2] = _mm256_fmadd_ps(go, o1, _mm256_fmadd_ps(ge, e1, a[3 * di + 2]));
+            }
+        }
+    for (int k = 0; k < 10; k++)
+        _mm256_storeu_ps(out[k], a[k]);
+}
+
+/* window_gradients (below) in AVX2: GCC turns the plain loop into masked-store branches */
+__attribute__((target("avx2,fma"))) static void
+window_gradients_avx2(float *g0, float *g1, float *g2, float *g3, const float *dout,
+                      const uint8_t *arg, float factor, int n) {
+    __m256 f = _mm256_set1_ps(factor);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 d = _mm256_mul_ps(f, _mm256_loadu_ps(dout + j));
+        __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(arg + j)));
+        float *g[4] = {g0, g1, g2, g3};
+        for (int s = 0; s < 4; s++) {
+            __m256 on = _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(s)));
+            _mm256_storeu_ps(g[s] + j, _mm256_and_ps(on, d));
+        }
+    }
+    for (; j < n; j++) {
+        float d = factor * dout[j];
+        g0[j] = arg[j] == 0 ? d : 0.0f;
+        g1[j] = arg[j] == 1 ? d : 0.0f;
+        g2[j] = arg[j] == 2 ? d : 0.0f;
+        g3[j] = arg[j] == 3 ? d : 0.0f;
+    }
+}
+
+static int cpu_has_avx2_fma(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return known;
+}
+#define HAVE_AVX2_KERNELS 1
+#endif
+
 HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
                                       float out_scale, const float *inp, int B, int C, int H,
                                       int W) {
@@ -680,13 +743,27 @@ HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_
         for (int c = 0; c < C; c++) {
             size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
             /* over the whole plane at once (one vector loop), then into the padded rows */
-            window_gradients(flat[0], flat[1], flat[2], flat[3], dout + plane, pool_arg + plane,
-                             out_scale, g.PH * g.PW);
+#ifdef HAVE_AVX2_KERNELS
+            if (cpu_has_avx2_fma())
+                window_gradients_avx2(flat[0], flat[1], flat[2], flat[3], dout + plane,
+                                      pool_arg + plane, out_scale, g.PH * g.PW);
+            else
+#endif
+                window_gradients(flat[0], flat[1], flat[2], flat[3], dout + plane, pool_arg + plane,
+                                 out_scale, g.PH * g.PW);
             for (int pi = 0; pi < g.PH; pi++)
                 for (int s = 0; s < 4; s++)
                     memcpy(g4[pi][s], flat[s] + pi * g.PW, (size_t)g.PW * sizeof(float));
             for (int jv = 0; jv < g.L; jv += LANES) {
                 float acc[10][LANES] = {{0}};
+#ifdef HAVE_AVX2_KERNELS
+                if (LANES == 8 && cpu_has_avx2_fma()) {
+                    sparse_block_avx2(acc, g4, xe, xo, g.RS, g.PH, jv);
+                    for (int k = 0; k < 10; k++)
+                        A[10 * c + k] += lanes_sum(acc[k]);
+                    continue;
+                }
+#endif
                 for (int pi = 0; pi < g.PH; pi++) {
                     /* tap (di, dc) sees input row 2pi+dr+di at column 2j+dc (window column 0)
                      * and 2j+1+dc (window column 1), window rows dr = 0, 1 */
