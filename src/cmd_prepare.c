@@ -14,7 +14,7 @@
 static void print_help(void) {
     printf("Usage: mpiexec -n P adfd prepare --data DIR | --protocol FILE --audio DIR\n"
            "                   --split split.csv --preset seed|default --out features.h5\n"
-           "                   [--chunk-hop N] [--skip-bad] [--force]\n\n"
+           "                   [--chunk-hop N] [--skip-bad] [--force] [--round-seconds S]\n\n"
            "Computes log-mel (default) or mel (seed) features of every clip into one HDF5 file,\n"
            "written in parallel by all MPI ranks. Any number of ranks writes the same rows.\n\n"
            "Options:\n"
@@ -30,6 +30,8 @@ static void print_help(void) {
            "  --skip-bad        skip unreadable clips (listed on stderr and in /skipped)\n"
            "                    instead of stopping at the first one\n"
            "  --force           overwrite an existing FILE\n"
+           "  --round-seconds S audio per rank processed between two collective writes\n"
+           "                    (default 600; memory per rank grows with it)\n"
            "  -h, --help        this help\n\n"
            "Progress is shown on a terminal; a one-line summary is always printed.\n"
            "Exit status: 0 success, 1 runtime error (message names the file), 2 usage.\n"
@@ -39,6 +41,7 @@ static void print_help(void) {
 typedef struct {
     const char *data_dir, *protocol, *audio_dir, *split_csv, *preset, *out;
     int chunk_hop, skip_bad, force;
+    double round_seconds;
 } prepare_args;
 
 /* -1 after --help, ADFD_EXIT_USAGE on a usage error, 0 to run. Same result on every rank. */
@@ -52,9 +55,10 @@ static int parse_options(int argc, char **argv, prepare_args *a) {
                                                  {"chunk-hop", required_argument, 0, 'c'},
                                                  {"skip-bad", no_argument, 0, 'S'},
                                                  {"force", no_argument, 0, 'f'},
+                                                 {"round-seconds", required_argument, 0, 'r'},
                                                  {"help", no_argument, 0, 'h'},
                                                  {0, 0, 0, 0}};
-    *a = (prepare_args){0};
+    *a = (prepare_args){.round_seconds = 600.0};
     optind = 1;
     opterr = 0;
     int c;
@@ -91,6 +95,13 @@ static int parse_options(int argc, char **argv, prepare_args *a) {
                                        "--chunk-hop must be an integer in 1..%d, not "
                                        "'%s'",
                                        ADFD_CHUNK_FRAMES, optarg);
+            break;
+        case 'r':
+            if (cli_parse_double(optarg, &a->round_seconds) != 0 || !(a->round_seconds > 0))
+                return cli_usage_error("prepare",
+                                       "--round-seconds must be a positive number, "
+                                       "not '%s'",
+                                       optarg);
             break;
         case 'h':
             if (adfd_rank() == 0) print_help();
@@ -153,7 +164,7 @@ static int run_prepare(const prepare_args *a) {
     dataset ds;
     if (load_inputs(a, &ds) != 0) return cli_runtime_error("prepare");
 
-    prepare_options o = {.skip_bad = a->skip_bad, .round_seconds_per_rank = 300.0};
+    prepare_options o = {.skip_bad = a->skip_bad, .round_seconds_per_rank = a->round_seconds};
     feature_params_preset(&o.params, a->preset);
     if (a->chunk_hop) o.params.chunk_hop = a->chunk_hop;
     char tmp[4096 + 32];

@@ -204,6 +204,9 @@ int64_t mel_frontend_frames(const mel_frontend *fe, int64_t n_samples) {
 /* Index into x[0..n) of position i of the reflect-padded signal (torch "reflect": the edge
  * sample is not repeated), folded again and again for very short clips. */
 static int64_t reflect_index(int64_t i, int64_t n) {
+    if (i >= 0 && i < n) return i;
+    if (i < 0 && -i < n) return -i; /* one reflection: all but the shortest clips */
+    if (i >= n && i < 2 * (n - 1)) return 2 * (n - 1) - i;
     if (n == 1) return 0;
     int64_t period = 2 * (n - 1);
     i %= period;

@@ -48,15 +48,21 @@ dave1.wav,Dave,spoof,train
 erin1.wav,Erin,bona-fide,test
 CSV
 
-# --- same file for 1, 2 and 3 ranks, both presets ---
+# --- same file for 1, 2 and 3 ranks, both presets, whatever the round size ---
 for preset in seed default; do
   for np in 1 2 3; do
-    run $np --data $d --split split.csv --preset $preset --out $preset.np$np.h5 2> log.txt ||
+    # rounds of ~2, ~3 and ~1 s of audio per rank (the whole set is ~25 s): many rounds, cut
+    # differently for each rank count, must still give the same file
+    rounds=$(( np == 1 ? 2 : (np == 2 ? 3 : 1) ))
+    run $np --data $d --split split.csv --preset $preset --out $preset.np$np.h5 \
+      --round-seconds $rounds 2> log.txt ||
       { cat log.txt; fail "prepare $preset at $np ranks"; }
     grep -q "adfd prepare: 8 clips (0 skipped)" log.txt || { cat log.txt; fail "summary line"; }
     [ -z "$(ls | grep '\.tmp\.' || true)" ] || fail "temporary file left behind"
   done
   check_py $preset.np1.h5 --data $d --split split.csv
+  run 1 --data $d --split split.csv --preset $preset --out $preset.one_round.h5 2>/dev/null
+  check_py $preset.one_round.h5 --data $d --split split.csv --same-as $preset.np1.h5
   check_py $preset.np2.h5 --data $d --split split.csv --same-as $preset.np1.h5
   check_py $preset.np3.h5 --data $d --split split.csv --same-as $preset.np1.h5
 done
@@ -88,6 +94,7 @@ grep -q "seed or default" err.txt || fail "bad preset message"
 expect_status 2 "$ADFD" prepare --data $d --split split.csv --preset seed
 expect_status 2 "$ADFD" prepare --data $d --split split.csv --preset seed --out x.h5 --chunk-hop 0
 expect_status 2 "$ADFD" prepare --data $d --split split.csv --preset seed --out x.h5 --bogus
+expect_status 2 "$ADFD" prepare --data $d --split split.csv --preset seed --out x.h5 --round-seconds 0
 expect_status 2 "$ADFD" prepare --data $d --protocol p.txt --split split.csv --preset seed --out x.h5
 expect_status 2 "$ADFD" prepare --data $d --split split.csv --preset seed --out x.h5 extra
 
