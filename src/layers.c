@@ -387,12 +387,92 @@ static inline void conv_quad(float y[4][MAX_L], const float *xe, const float *xo
  * part of its backward are a few 9x9 products per channel instead of a pass over C*126*78
  * values (y = b + w.p, so sum y = N b + w.S and sum y^2 = N b^2 + 2 b w.S + w'Gw). */
 #define MOMENT_ROWS 4
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* conv_patch_moments in AVX2 for one sample: G by 3x3 blocks of tap rows (di, di2), the 9
+ * products of a block in registers; S from row sums. Sums in float over MOMENT_BLOCK_ROWS rows,
+ * then double. */
+#define MOMENT_BLOCK_ROWS 16
+__attribute__((target("avx2,fma"))) static void patch_moments_avx2(double *S, double *G,
+                                                                   const float *x, int H, int W) {
+    int OH = H - 2, OW = W - 2, full = OW / 8 * 8;
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(OW - full), lane);
+    for (int di = 0; di < 3; di++)
+        for (int di2 = di; di2 < 3; di2++)
+            for (int i0 = 0; i0 < OH; i0 += MOMENT_BLOCK_ROWS) {
+                __m256 acc[3][3];
+                for (int p = 0; p < 3; p++)
+                    for (int q = 0; q < 3; q++)
+                        acc[p][q] = _mm256_setzero_ps();
+                for (int i = i0; i < OH && i < i0 + MOMENT_BLOCK_ROWS; i++) {
+                    const float *r1 = x + (size_t)(i + di) * W, *r2 = x + (size_t)(i + di2) * W;
+                    for (int j = 0; j <= OW - 8; j += 8) {
+                        __m256 a[3], b[3];
+                        for (int t = 0; t < 3; t++) {
+                            a[t] = _mm256_loadu_ps(r1 + j + t);
+                            b[t] = _mm256_loadu_ps(r2 + j + t);
+                        }
+                        for (int p = 0; p < 3; p++)
+                            for (int q = 0; q < 3; q++)
+                                acc[p][q] = _mm256_fmadd_ps(a[p], b[q], acc[p][q]);
+                    }
+                    if (full < OW) {
+                        __m256 a[3], b[3];
+                        for (int t = 0; t < 3; t++) {
+                            a[t] = _mm256_maskload_ps(r1 + full + t, tail);
+                            b[t] = _mm256_maskload_ps(r2 + full + t, tail);
+                        }
+                        for (int p = 0; p < 3; p++)
+                            for (int q = 0; q < 3; q++)
+                                acc[p][q] = _mm256_fmadd_ps(a[p], b[q], acc[p][q]);
+                    }
+                }
+                for (int p = 0; p < 3; p++)
+                    for (int q = 0; q < 3; q++) {
+                        float v[8];
+                        _mm256_storeu_ps(v, acc[p][q]);
+                        double sum = 0.0;
+                        for (int l = 0; l < 8; l++)
+                            sum += v[l];
+                        G[9 * (3 * di + p) + 3 * di2 + q] += sum;
+                        if (di2 != di) G[9 * (3 * di2 + q) + 3 * di + p] += sum;
+                    }
+            }
+    /* S[(di, dj)] = sum of x over rows di .. di+OH-1, columns dj .. dj+OW-1 */
+    for (int r = 0; r < H; r++) {
+        const float *row = x + (size_t)r * W;
+        double cols[3] = {0.0, 0.0, 0.0};
+        for (int dj = 0; dj < 3; dj++)
+            for (int j = 0; j < OW; j++)
+                cols[dj] += row[j + dj];
+        for (int di = 0; di < 3; di++)
+            if (r >= di && r < di + OH)
+                for (int dj = 0; dj < 3; dj++)
+                    S[3 * di + dj] += cols[dj];
+    }
+}
+
+static int moments_have_avx2(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return known;
+}
+#endif
+
 HOT void conv_patch_moments(double *S, double *G, const float *inp, int B, int H, int W) {
     int OH = H - 2, OW = W - 2;
     for (int k = 0; k < 9; k++)
         S[k] = 0.0;
     for (int k = 0; k < 81; k++)
         G[k] = 0.0;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (moments_have_avx2()) {
+        for (int b = 0; b < B; b++)
+            patch_moments_avx2(S, G, inp + (size_t)b * H * W, H, W);
+        return;
+    }
+#endif
     for (int b = 0; b < B; b++)
         for (int i0 = 0; i0 < OH; i0 += MOMENT_ROWS) {
             /* float lanes over a few rows, then double (the moments feed differences of large
