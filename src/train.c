@@ -15,7 +15,7 @@
 
 #define SAMPLE_SIZE ((size_t)ADFD_N_MELS * ADFD_CHUNK_FRAMES)
 #define CONV_POSITIONS ((double)ADFD_CONV_H * ADFD_CONV_W)
-#define MOMENTS_MIN_CHANNELS 8
+#define MOMENTS_MIN_CHANNELS 4
 #define CKPT_NAME "train.ckpt"
 #define CKPT_VERSION 1
 static const char ckpt_magic[8] = {'A', 'D', 'F', 'D', 'C', 'K', 'P', 'T'};
