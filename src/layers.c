@@ -3,7 +3,6 @@
  * functions are compiled twice (AVX2+FMA and baseline) and picked at load time. */
 #include "adfd/layers.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -262,28 +261,43 @@ void dropout_backward(float *dinp, const float *dout, const float *mask, int N) 
         dinp[i] += dout[i] * mask[i];
 }
 
-void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
-                    int IC, int OC) {
-    for (int b = 0; b < B; b++)
-        for (int o = 0; o < OC; o++)
-            out[b * OC + o] = bias[o];
-    /* out (B,OC) += inp (B,IC) . weight^T (IC,OC) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, OC, IC, 1.0f, inp, IC, weight, IC, 1.0f,
-                out, OC);
+/* The classifier has 2 outputs: SGEMM would spend its time packing the (B,IC) input, so these
+ * are plain dot products and AXPYs over IC, vectorised by the compiler. */
+HOT void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
+                        int IC, int OC) {
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * IC;
+        for (int o = 0; o < OC; o++) {
+            const float *w = weight + (size_t)o * IC;
+            float acc[LANES] = {0};
+            int i = 0;
+            for (; i + LANES <= IC; i += LANES)
+                for (int l = 0; l < LANES; l++)
+                    acc[l] += x[i + l] * w[i + l];
+            for (; i < IC; i++)
+                acc[0] += x[i] * w[i];
+            out[b * OC + o] = bias[o] + lanes_sum(acc);
+        }
+    }
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int B, int IC, int OC) {
-    /* dweight (OC,IC) += dout^T (OC,B) . inp (B,IC) */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, B, 1.0f, dout, OC, inp, IC, 1.0f,
-                dweight, IC);
-    /* dinp (B,IC) += dout (B,OC) . weight (OC,IC) */
-    if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, IC, OC, 1.0f, dout, OC, weight,
-                    IC, 1.0f, dinp, IC);
-    for (int b = 0; b < B; b++)
-        for (int o = 0; o < OC; o++)
-            dbias[o] += dout[b * OC + o];
+HOT void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                         const float *inp, const float *weight, int B, int IC, int OC) {
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * IC;
+        float *dx = dinp ? dinp + (size_t)b * IC : NULL;
+        for (int o = 0; o < OC; o++) {
+            float g = dout[b * OC + o];
+            float *dw = dweight + (size_t)o * IC;
+            const float *w = weight + (size_t)o * IC;
+            for (int i = 0; i < IC; i++)
+                dw[i] += g * x[i];
+            if (dx)
+                for (int i = 0; i < IC; i++)
+                    dx[i] += g * w[i];
+            dbias[o] += g;
+        }
+    }
 }
 
 double softmax_xent_forward_backward(float *dlogits, float *probs, const float *logits,

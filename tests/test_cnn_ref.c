@@ -160,10 +160,38 @@ int main(int argc, char **argv) {
     cnn_model want;
     CHECK(model_create(&want, C, 0.0f, &fp, 1) == 0, "model_create");
     load_tensors(&want, "adam3");
-    /* Adam moves a parameter by ~lr whatever the size of its gradient: where the gradient is
-     * at rounding level (a pooled unit barely above zero; 2.7e-7 against a median 0.13 in the
-     * C=8 dump) float differences change its step. Allowed: 5 % of one step (0.05 lr). */
-    compare_abs("adam3 parameters", m.params, want.params, m.n_params, 1e-3, 1e-6, 0.05 * 1e-3);
+    /* Adam moves a parameter by ~lr whatever the size of its gradient. Where the float64
+     * gradient is at float32 rounding level (a pooled unit barely above zero: 2.7e-7 against a
+     * median 0.13 in the C=8 dump), the sign of a float32 computation is arbitrary, so such
+     * parameters may move anywhere within the 3 steps (3 lr); they must be rare. Every other
+     * parameter: 1e-3 relative + 5 % of one step. */
+    float *ref_grad = calloc(m.n_params, sizeof(float));
+    cnn_tensors rg = model_tensors(ref_grad, C);
+    float *tensor_grads[] = {rg.conv_w, rg.bn_w, rg.bn_b, rg.linear_w, rg.linear_b};
+    for (size_t i = 0; i < 5; i++) {
+        float *v = read_ref(grads[i].name, grads[i].n);
+        memcpy(tensor_grads[i], v, grads[i].n * sizeof(float));
+        free(v);
+    }
+    double gmax = 0.0;
+    for (size_t i = 0; i < m.n_params; i++)
+        gmax = fmax(gmax, fabs(ref_grad[i]));
+    size_t noise_level = 0, bad_adam = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        int at_rounding = fabs(ref_grad[i]) < 1e-5 * gmax && i >= 10 * (size_t)C;
+        noise_level += at_rounding;
+        double tol = 1e-3 * fabs(want.params[i]) + (at_rounding ? 3.0 : 0.05) * 1e-3;
+        if (fabs((double)m.params[i] - want.params[i]) > tol && bad_adam++ < 3)
+            fprintf(stderr, "adam3[%zu]: adfd %.9g, PyTorch %.9g\n", i, m.params[i],
+                    want.params[i]);
+    }
+    CHECK(bad_adam == 0, "adam3 parameters: %zu of %zu off", bad_adam, m.n_params);
+    CHECK(noise_level * 1000 < m.n_params, "%zu parameters with rounding-level gradients",
+          noise_level);
+    if (rank == 0)
+        printf("adam3 parameters             n=%-6zu (%zu with rounding-level gradients) ok=%d\n",
+               m.n_params, noise_level, bad_adam == 0);
+    free(ref_grad);
     compare("adam3 running_mean", m.bn_running_mean, want.bn_running_mean, C, 1e-4, 1e-6);
     compare("adam3 running_var", m.bn_running_var, want.bn_running_var, C, 1e-4, 1e-6);
     CHECK(m.bn_num_batches_tracked == 3, "num_batches_tracked %lld",
