@@ -1,5 +1,6 @@
 /* adfd prepare: options, checks that every rank agrees on, then the collective engine
  * (src/prepare.c) writing OUT.tmp.<pid of rank 0>, renamed to OUT by rank 0 when complete. */
+#include <errno.h>
 #include <getopt.h>
 #include <mpi.h>
 #include <signal.h>
@@ -137,6 +138,19 @@ static void remove_tmp_and_reraise(int sig) {
     raise(sig);
 }
 
+/* The output must not exist (unless --force) and its folder must. */
+static int check_output(const prepare_args *a) {
+    if (path_exists(a->out) && !a->force)
+        return adfd_fail("%s already exists (use --force to overwrite it)", a->out);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", a->out);
+    char *slash = strrchr(dir, '/');
+    if (!slash) return 0;
+    slash[slash == dir ? 1 : 0] = '\0';
+    if (!path_is_dir(dir)) return adfd_fail("%s: folder %s does not exist", a->out, dir);
+    return 0;
+}
+
 /* Loads the data set and the split on every rank; 0 on every rank or -1 on every rank. */
 static int load_inputs(const prepare_args *a, dataset *ds) {
     int rc = a->data_dir ? dataset_load_meta(ds, a->data_dir)
@@ -157,8 +171,7 @@ static int run_prepare(const prepare_args *a) {
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     int status = 0;
-    if (rank == 0 && path_exists(a->out) && !a->force)
-        status = adfd_fail("%s already exists (use --force to overwrite it)", a->out);
+    if (rank == 0) status = check_output(a);
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (status != 0) return cli_runtime_error("prepare");
     dataset ds;
@@ -182,7 +195,7 @@ static int run_prepare(const prepare_args *a) {
     MPI_Barrier(MPI_COMM_WORLD); /* every rank has closed the file */
     if (rank == 0) {
         if (rename(tmp, a->out) != 0) {
-            status = adfd_fail("%s: cannot rename from %s", a->out, tmp);
+            status = adfd_fail("%s: cannot rename from %s: %s", a->out, tmp, strerror(errno));
             unlink(tmp);
         }
         signal(SIGINT, SIG_DFL);

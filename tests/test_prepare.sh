@@ -107,6 +107,9 @@ expect_status 0 "$ADFD" prepare --data $d --split split.csv --preset default --o
 "$ADFD_PYTHON" -c "import h5py; assert h5py.File('keep.h5','r').attrs['preset'] == b'default'" ||
   fail "--force did not replace the file"
 
+expect_status 1 "$ADFD" prepare --data $d --split split.csv --preset seed --out nodir/x.h5
+grep -q "nodir/x.h5: folder nodir does not exist" err.txt || { cat err.txt; fail "missing folder"; }
+
 # --- a missing clip: the data set is refused, naming the file ---
 mkdir -p missing && cp $d/*.wav $d/*.flac missing/ && cp $d/meta.csv missing/ && rm missing/bob2.wav
 expect_status 1 "$ADFD" prepare --data missing --split split.csv --preset seed --out m.h5 --skip-bad

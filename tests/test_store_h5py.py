@@ -10,7 +10,8 @@
   and split from meta.csv / split.csv, its duration from the audio header;
 - rows: in clip order, chunk offsets on the preset's grid, counts from the clip length;
 - values: for 16 kHz clips, the chunks equal torchaudio's (tests/ref/make_mel_ref.py pipeline)
-  within 1e-4 relative (seed) or 1e-3 dB (default); normalisation = mean/std of the train rows;
+  within 1e-4 relative above 1e-5 of the maximum and 3e-4 down to 1e-6 (seed), or 1e-3 dB
+  within 60 dB of the peak (default); normalisation = mean/std of the train rows;
 - --same-as: /features, /clip, /offset, the tables and the normalisation are identical.
 """
 import argparse
@@ -134,9 +135,18 @@ def main():
             check(False, f"{r['file']}: {got.shape} vs torchaudio {want.shape}")
             continue
         if seed:
-            big = want > 1e-6 * want.max()
-            err = np.max(np.abs(got - want)[big] / want[big])
+            # Both sides are float32: on values near 1e-6 of the maximum each is ~6e-5 from the
+            # exact (float64) result, so their difference reaches ~1.2e-4 on some speech clips.
+            # 1e-4 relative above 1e-5 of the maximum, 3e-4 from 1e-6 to 1e-5 (test_features.c
+            # holds the committed reference clips to 1e-4 down to 1e-6).
+            rel = np.abs(got - want) / np.maximum(want, 1e-30)
+            loud = want > 1e-5 * want.max()
+            quiet = (want > 1e-6 * want.max()) & ~loud
+            err = np.max(rel[loud])
             check(err < 1e-4, f"{r['file']} seed relative error {err}")
+            if quiet.any():
+                check(np.max(rel[quiet]) < 3e-4, f"{r['file']} seed error {np.max(rel[quiet])} "
+                      "on values 1e-6..1e-5 of the maximum")
         else:
             big = want > want.max() - 60
             err = np.max(np.abs(got - want)[big])
