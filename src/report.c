@@ -89,7 +89,7 @@ int report_write_metrics_json(const char *path, const eval_metrics *m) {
 }
 
 static void table_row(FILE *out, const char *name, const char *clip, const char *chunk) {
-    fprintf(out, "  %-12s %-30s %s\n", name, clip, chunk);
+    fprintf(out, "  %-12s %-32s %s\n", name, clip, chunk);
 }
 
 static void table_ratio(FILE *out, const char *name, double clip, double chunk) {
