@@ -87,10 +87,11 @@ with open(sys.argv[2], "w", newline="") as f:
 EOF
 # Wall time on a shared machine measures the neighbours as much as us, so the CPU time of every
 # rank (user + system, from /usr/bin/time) is reported too: audio-seconds per CPU-second is the
-# cost, and the 1 -> 2 rank wall speed-up is only meaningful when the cores are free.
+# cost, and the 1 -> 2 rank wall speed-up is only meaningful when the cores are free. Ranks are
+# not pinned (--bind-to none): on a shared machine a pinned rank waits for its busy core.
 for preset in seed default; do
   for np in 1 2; do
-    mpiexec -n $np --oversubscribe /usr/bin/time -f "cpu %U %S" "$build/adfd" prepare \
+    mpiexec -n $np --oversubscribe --bind-to none /usr/bin/time -f "cpu %U %S" "$build/adfd" prepare \
       --data "$corpus" --split "$work/split.csv" --preset $preset --out "$work/f.h5" --force \
       > "$work/log" 2>&1
     line=$(grep "^adfd prepare:" "$work/log")
