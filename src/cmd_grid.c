@@ -9,6 +9,7 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "adfd/cli.h"
 #include "adfd/dataset.h"
@@ -56,6 +57,7 @@ typedef struct {
     const grid_config *grid;
     double t0, work_at_start;
     int started;
+    int rows_shown, done_shown; /* what the last progress line reported */
 } progress;
 
 static void format_duration(char *out, size_t size, double seconds) {
@@ -66,11 +68,17 @@ static void format_duration(char *out, size_t size, double seconds) {
         snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
 }
 
-/* Merges the epoch files into grid.tsv / summary.txt and prints one progress line. Work is
- * measured in channel-epochs (the cost model of the dealing). */
+/* Merges the epoch files into grid.tsv / summary.txt and, when an epoch or a configuration
+ * finished since the last call, prints one progress line. Work is measured in channel-epochs
+ * (the cost model of the dealing). */
 static void progress_update(progress *p) {
     grid_state st;
     ADFD_CHECK(gridrun_collect(p->dir, p->grid, &st) == 0, "%s", adfd_error());
+    if (p->started && st.n_rows == p->rows_shown && st.n_done == p->done_shown) {
+        grid_state_free(&st);
+        return;
+    }
+    p->rows_shown = st.n_rows, p->done_shown = st.n_done;
     ADFD_CHECK(gridrun_write_tables(p->dir, p->grid, &st) == 0, "%s", adfd_error());
     double total = 0, done = 0;
     for (int i = 0; i < p->grid->n; i++) {
@@ -158,6 +166,26 @@ static int train_group(const grid_options *o, const grid_config *g, feature_stor
         if (prog) progress_update(prog);
     }
     return 0;
+}
+
+/* Waits until every group is done and returns 1 if any was preempted. The wait sleeps between
+ * tests instead of spinning in a blocking collective, so a finished rank leaves its core to the
+ * ranks still training on the node; meanwhile rank 0 keeps merging the other groups' epochs. */
+static int wait_for_all_groups(int preempted, progress *prog) {
+    int any = 0, complete = 0;
+    MPI_Request request;
+    ADFD_MPI_CHECK(MPI_Iallreduce(&preempted, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &request));
+    const struct timespec pause = {0, 50 * 1000 * 1000};
+    double last_merge = adfd_seconds();
+    for (;;) {
+        ADFD_MPI_CHECK(MPI_Test(&request, &complete, MPI_STATUS_IGNORE));
+        if (complete) return any;
+        nanosleep(&pause, NULL);
+        if (prog && adfd_seconds() - last_merge > 2.0) {
+            progress_update(prog);
+            last_merge = adfd_seconds();
+        }
+    }
 }
 
 /* ---------------- run folder, final choice and held-out evaluation (rank 0) ---------------- */
@@ -451,7 +479,7 @@ int cmd_grid(int argc, char **argv) {
     if (rank == 0) progress_update(&prog);
     int preempted =
         train_group(&o, &g, &store, group, color, mine, n_mine, rank == 0 ? &prog : NULL);
-    ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &preempted, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+    preempted = wait_for_all_groups(preempted, rank == 0 ? &prog : NULL);
     MPI_Comm_free(&group);
     free(candidates), free(subset), free(owner), free(mine);
     int status;
