@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Grid throughput: the same 4-configuration grid (equal cost, so 2 groups can be balanced) on a
+# Grid throughput: the same 8-configuration grid (equal cost, so 2 groups can be balanced) on a
 # synthetic feature file, at 1 rank, 2 ranks as 2 groups (grid parallelism) and 2 ranks as 1
 # group (data parallelism); PyTorch trains one configuration-epoch of the same CNN on the same
 # rows in the same run (1 thread) for the ratio.
@@ -10,16 +10,16 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_TH
 export OMP_NUM_THREADS=1 MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 work="$PWD/grid_bench"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-"$python" "$src/tests/grid_make_features.py" features.h5 --size 16 20 4   # 1040 train, 160 test rows
+"$python" "$src/tests/grid_make_features.py" features.h5 --size 29 20 4   # 2080 train, 160 test rows
 cat > bench.ini <<'INI'
 [grid]
 channels   = 8
-lr         = 1e-3, 5e-4, 2e-4, 1e-4
+lr         = 1e-3, 7e-4, 5e-4, 3e-4, 2e-4, 1.5e-4, 1e-4, 7e-5
 batch      = 32
 max_epochs = 4
 patience   = 0
 INI
-config_epochs=16
+config_epochs=32
 
 # run NAME NP GROUPS: prints "wall cpu" seconds (cpu = user + system of all ranks) of the
 # repetition with the shorter wall time, of 2.
@@ -51,7 +51,7 @@ train_s() {
 print(max(sum(float(l.split()[5]) for l in open(f)) for f in glob.glob(sys.argv[1] + "/epochs/*.tsv")))' "run_$1"
 }
 rate() { echo "$config_epochs * 3600 / $1" | bc -l; }
-printf "grid bench: %d configuration-epochs (channels 8, batch 32, 1040 train + 160 test chunks)\n" $config_epochs
+printf "grid bench: %d configuration-epochs (channels 8, batch 32, 2080 train + 160 test chunks)\n" $config_epochs
 printf "  1 rank                    %7.1f s  %8.0f configuration-epochs/hour\n" "$t1" "$(rate "$t1")"
 printf "  2 ranks, --groups 2       %7.1f s  %8.0f configuration-epochs/hour\n" "$t2" "$(rate "$t2")"
 printf "  2 ranks, --groups 1       %7.1f s  %8.0f configuration-epochs/hour\n" "$t2d" "$(rate "$t2d")"
