@@ -289,7 +289,8 @@ static int evaluate_holdout(const grid_options *o, feature_store *store, cnn_mod
         snprintf(title, sizeof title, "held-out clips, threshold %.4g (from the test split)",
                  m->threshold);
         if (report_plot_roc(report_dir, held.clip_score, held.clip_label, held.n_clips,
-                            held.chunk_score, held.chunk_label, held.n_chunks, m->threshold) ||
+                            held.chunk_score, held.chunk_label, held.n_chunks, m->threshold,
+                            "held-out split") ||
             report_plot_confusion(report_dir, "confusion", &m->clip.cm, title) ||
             report_plot_score_histograms(report_dir, held.clip_score, held.clip_label, held.n_clips,
                                          m->threshold, title))

@@ -155,7 +155,7 @@ int evaluate_write(const char *dir, const feature_store *store, const split_scor
     if (!plots) return 0;
     snprintf(title, sizeof title, "%s split, clips, threshold %.4g", m->split, m->threshold);
     if (report_plot_roc(dir, s->clip_score, s->clip_label, s->n_clips, s->chunk_score,
-                        s->chunk_label, s->n_chunks, m->threshold) ||
+                        s->chunk_label, s->n_chunks, m->threshold, m->split) ||
         report_plot_confusion(dir, "confusion", &m->clip.cm, title) ||
         report_plot_score_histograms(dir, s->clip_score, s->clip_label, s->n_clips, m->threshold,
                                      title))

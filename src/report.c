@@ -198,7 +198,7 @@ static int write_roc_block(FILE *fp, const float *scores, const int *labels, int
 
 int report_plot_roc(const char *dir, const float *clip_scores, const int *clip_labels, int n_clips,
                     const float *chunk_scores, const int *chunk_labels, int n_chunks,
-                    double threshold) {
+                    double threshold, const char *title) {
     atomic_file af;
     double auc_clip, auc_chunk;
     if (open_data(&af, dir, "roc.dat")) return -1;
@@ -211,7 +211,7 @@ int report_plot_roc(const char *dir, const float *clip_scores, const int *clip_l
     if (atomic_file_commit(&af)) return -1;
     char body[2048];
     snprintf(body, sizeof body,
-             "set title 'ROC (spoof = positive), threshold %.4g'\n"
+             "set title 'ROC of the %s (spoof = positive), threshold %.4g'\n"
              "set xlabel 'false positive rate (bona fide called spoof)'\n"
              "set ylabel 'true positive rate (spoof recall)'\n"
              "set xrange [0:1]\nset yrange [0:1]\nset size square\nset key bottom right\n"
@@ -221,7 +221,7 @@ int report_plot_roc(const char *dir, const float *clip_scores, const int *clip_l
              "  'roc.dat' index 2 with lines lw 2 lc rgb '#ff7f0e' title 'chunks (AUC %.4f)', \\\n"
              "  'roc.dat' index 1 with points pt 7 ps 1.5 lc rgb '#1f77b4' notitle, \\\n"
              "  'roc.dat' index 3 with points pt 7 ps 1.5 lc rgb '#ff7f0e' notitle\n",
-             threshold, auc_clip, auc_chunk);
+             title, threshold, auc_clip, auc_chunk);
     return run_gnuplot(dir, "roc", body);
 }
 

@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     char path[4200];
     path_join(path, sizeof path, dir, "metrics.json");
     if (report_write_metrics_json(path, &m) ||
-        report_plot_roc(dir, s, y, 8, s, y, 8, m.threshold) ||
+        report_plot_roc(dir, s, y, 8, s, y, 8, m.threshold, "holdout split") ||
         report_plot_confusion(dir, "confusion", &m.clip.cm, "clips") ||
         report_plot_score_histograms(dir, s, y, 8, m.threshold, "clip scores") ||
         report_plot_learning_curves(dir, rows, 6, 1)) {

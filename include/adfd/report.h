@@ -40,7 +40,7 @@ typedef struct {
 /* ROC curves at clip and chunk level, with the decision point of each at `threshold`. */
 int report_plot_roc(const char *dir, const float *clip_scores, const int *clip_labels, int n_clips,
                     const float *chunk_scores, const int *chunk_labels, int n_chunks,
-                    double threshold);
+                    double threshold, const char *title);
 int report_plot_confusion(const char *dir, const char *name, const confusion_counts *cm,
                           const char *title);
 /* Clip score histograms of the two classes and the threshold. */
