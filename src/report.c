@@ -211,7 +211,7 @@ int report_plot_roc(const char *dir, const float *clip_scores, const int *clip_l
     if (atomic_file_commit(&af)) return -1;
     char body[2048];
     snprintf(body, sizeof body,
-             "set title 'ROC of the %s (spoof = positive), threshold %.4g'\n"
+             "set title 'ROC, %s (spoof = positive), threshold %.4g'\n"
              "set xlabel 'false positive rate (bona fide called spoof)'\n"
              "set ylabel 'true positive rate (spoof recall)'\n"
              "set xrange [0:1]\nset yrange [0:1]\nset size square\nset key bottom right\n"
