@@ -280,12 +280,12 @@ static void split_power(mel_frontend *fe) {
         float *pk = pw + (size_t)k * BATCH, *pj = pw + (size_t)j * BATCH;
         for (int b = 0; b < BATCH; b++) {
             const float *zk = z[(size_t)b * h + k], *zj = z[(size_t)b * h + j];
-            float er = 0.5f * (zk[0] + zj[0]), ei = 0.5f * (zk[1] - zj[1]);
-            float or = 0.5f * (zk[1] + zj[1]), oi = -0.5f * (zk[0] - zj[0]);
-            float tr = wr * or -wi * oi, ti = wr * oi + wi * or ;
+            float even_re = 0.5f * (zk[0] + zj[0]), even_im = 0.5f * (zk[1] - zj[1]);
+            float odd_re = 0.5f * (zk[1] + zj[1]), odd_im = -0.5f * (zk[0] - zj[0]);
+            float tr = wr * odd_re - wi * odd_im, ti = wr * odd_im + wi * odd_re; /* w^k O */
             /* X[k] = E + w^k O;  X[h-k] = conj(E - w^k O) since w^(h-k) = -conj(w^k) */
-            pk[b] = (er + tr) * (er + tr) + (ei + ti) * (ei + ti);
-            pj[b] = (er - tr) * (er - tr) + (ei - ti) * (ei - ti);
+            pk[b] = (even_re + tr) * (even_re + tr) + (even_im + ti) * (even_im + ti);
+            pj[b] = (even_re - tr) * (even_re - tr) + (even_im - ti) * (even_im - ti);
         }
     }
 }
