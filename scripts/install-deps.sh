@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build, the demo and the tests need (lists in scripts/deps/*.txt).
-# Idempotent: apt is only called when a package is missing.
+# Idempotent: apt is only called when a package is missing. Recommends are installed too: the
+# development machines that ran the tests had them, so a fresh machine gets the same set or more.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 mapfile -t wanted < <(cat "$here"/deps/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | sed '/^$/d' | sort -u)
@@ -19,5 +20,5 @@ sudo_cmd=""
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo_cmd apt-get update -qq
-$sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 echo "install-deps: done"
