@@ -34,8 +34,8 @@ int analyzer_init(analyzer *a, cnn_model *m, int hop_frames, const char *aggrega
     snprintf(a->aggregate, sizeof a->aggregate, "%s", name);
     a->batch = ADFD_ANALYZE_BATCH;
     a->segment_frames = ADFD_ANALYZE_SEGMENT_FRAMES;
-    /* analyze trims by the preset's rule itself (it needs the trimmed start for the times), so
-     * the front end it calls gets the trimmed signal and must not trim again. */
+    /* analyze trims with features_trim_bounds itself (it needs the trimmed start for the
+     * times), so the front end it calls gets the trimmed signal and must not trim again. */
     feature_params untrimmed = a->window_params;
     untrimmed.trim_silence = 0;
     a->frontend = mel_frontend_create(&untrimmed);
@@ -46,40 +46,6 @@ int analyzer_init(analyzer *a, cnn_model *m, int hop_frames, const char *aggrega
 void analyzer_free(analyzer *a) {
     if (a->frontend) mel_frontend_free(a->frontend);
     memset(a, 0, sizeof *a);
-}
-
-/* The samples the preset keeps, [*begin, *end): blocks of hop_length samples whose mean square is
- * more than trim_db below the loudest block are removed from both ends — the rule of
- * features_clip_chunks (features.h), done here because the window times need *begin. The eval and
- * torch tests check that the windows agree with features_clip_chunks on clips with silence. */
-static void trimmed_bounds(const feature_params *p, const float *x, int64_t n, int64_t *begin,
-                           int64_t *end) {
-    *begin = 0;
-    *end = n;
-    if (!p->trim_silence) return;
-    int block = p->hop_length;
-    int64_t n_blocks = (n + block - 1) / block;
-    double *energy = mallocCheck(sizeof(double) * n_blocks);
-    double peak = 0.0;
-    for (int64_t b = 0; b < n_blocks; b++) {
-        int64_t s0 = b * block, s1 = s0 + block < n ? s0 + block : n;
-        double sum = 0.0;
-        for (int64_t i = s0; i < s1; i++)
-            sum += (double)x[i] * x[i];
-        energy[b] = sum / (double)(s1 - s0);
-        if (energy[b] > peak) peak = energy[b];
-    }
-    if (peak > 0.0) {
-        double threshold = peak * pow(10.0, -p->trim_db / 10.0);
-        int64_t first = 0, last = n_blocks - 1;
-        while (energy[first] < threshold)
-            first++;
-        while (energy[last] < threshold)
-            last--;
-        *begin = first * block;
-        *end = (last + 1) * block < n ? (last + 1) * block : n;
-    }
-    free(energy);
 }
 
 /* Samples the preset needs for one whole window; shorter (trimmed) clips are padded. */
@@ -176,7 +142,7 @@ int analyze_clip(analyzer *a, const float *x, int64_t n, analyze_result *r) {
     const feature_params *p = &a->window_params;
     if (n <= 0) return adfd_fail("the clip has no samples");
     int64_t begin, end;
-    trimmed_bounds(p, x, n, &begin, &end);
+    features_trim_bounds(p, x, n, &begin, &end);
     r->seconds = (double)n / p->sample_rate;
     r->trim_seconds = (double)begin / p->sample_rate;
     r->padded = end - begin < window_min_samples(p);

@@ -320,9 +320,12 @@ void mel_spectrogram(mel_frontend *fe, const float *x, int64_t n, float *mel) {
     mel_spectrogram_rows(fe, x, n, mel, mel_frontend_frames(fe, n));
 }
 
-/* First and one-past-last sample kept after removing quiet blocks at both ends. */
-static void trim_bounds(const float *x, int64_t n, int block, float trim_db, int64_t *begin,
-                        int64_t *end) {
+void features_trim_bounds(const feature_params *p, const float *x, int64_t n, int64_t *begin,
+                          int64_t *end) {
+    *begin = 0;
+    *end = n;
+    if (!p->trim_silence || n < 1) return;
+    int block = p->hop_length;
     int64_t n_blocks = (n + block - 1) / block;
     double peak = 0.0;
     double *energy = mallocCheck((size_t)n_blocks * sizeof *energy);
@@ -334,10 +337,8 @@ static void trim_bounds(const float *x, int64_t n, int block, float trim_db, int
         energy[b] = sum / (double)(s1 - s0);
         if (energy[b] > peak) peak = energy[b];
     }
-    *begin = 0;
-    *end = n;
     if (peak > 0.0) {
-        double threshold = peak * pow(10.0, -trim_db / 10.0);
+        double threshold = peak * pow(10.0, -p->trim_db / 10.0);
         int64_t first = 0, last = n_blocks - 1;
         while (energy[first] < threshold)
             first++;
@@ -354,7 +355,7 @@ int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **ch
     const feature_params *p = &fe->p;
     if (n < 1) return adfd_fail("features: empty clip");
     int64_t begin = 0, end = n;
-    if (p->trim_silence) trim_bounds(x, n, p->hop_length, p->trim_db, &begin, &end);
+    features_trim_bounds(p, x, n, &begin, &end);
     const float *signal = x + begin;
     int64_t len = end - begin;
     float *tiled = NULL;

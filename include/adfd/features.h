@@ -77,6 +77,12 @@ int64_t mel_frontend_frames(const mel_frontend *fe, int64_t n_samples);
 void mel_spectrogram(mel_frontend *fe, const float *x, int64_t n, float *mel);
 /* The filterbank [n_fft/2+1][n_mels] as torchaudio lays it out (for tests). */
 void mel_frontend_filterbank(const mel_frontend *fe, float *fb);
+/* The samples the preset keeps, [*begin, *end): with trim_silence, blocks of hop_length samples
+ * whose mean square is more than trim_db below the loudest block are removed from both ends
+ * (nothing for an all-zero clip); without it [0, n). features_clip_chunks applies it; analyze
+ * calls it to know where the kept signal starts. */
+void features_trim_bounds(const feature_params *p, const float *x, int64_t n, int64_t *begin,
+                          int64_t *end);
 /* The full per-clip pipeline of the preset: trim / repeat-pad, mel, chunks.
  * *chunks is [n_chunks][128][80] and *offsets [n_chunks] (first frame of each chunk), malloc'ed.
  * Always at least one chunk for n >= 1; -1 + message for n < 1. */
