@@ -152,11 +152,6 @@ __attribute__((target("avx2,fma"))) static void patch_moments_avx2(double *S, do
     }
 }
 
-static int moments_have_avx2(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return known;
-}
 #endif
 
 HOT void conv_patch_moments(double *S, double *G, const float *inp, int B, int H, int W) {
@@ -166,7 +161,7 @@ HOT void conv_patch_moments(double *S, double *G, const float *inp, int B, int H
     for (int k = 0; k < 81; k++)
         G[k] = 0.0;
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (moments_have_avx2()) {
+    if (cpu_has_avx2_fma()) {
         for (int b = 0; b < B; b++)
             patch_moments_avx2(S, G, inp + (size_t)b * H * W, H, W);
         return;
@@ -275,6 +270,7 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L];
     float zbest[MAX_L], ybest[MAX_L], kbest[MAX_L]; /* kbest: window index 0..3 */
     float keep[MAX_L];
+    int32_t code[MAX_L];
     int dropping = drop && drop->p > 0.0f;
     uint32_t threshold = dropping ? dropout_threshold(drop->p) : 0;
     float scale = dropping ? 1.0f / (1.0f - drop->p) : 1.0f;
@@ -289,6 +285,20 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
             float bn_scale = gamma[c] * invstd[c], shift = beta[c] - mean[c] * bn_scale;
             size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
             for (int pi = 0; pi < g.PH; pi++) {
+                size_t o = plane + (size_t)pi * g.PW;
+                if (dropping)
+                    dropout_keep_row(keep, stream, (uint32_t)(o - (size_t)b * C * g.PH * g.PW),
+                                     g.PW, threshold);
+#ifdef HAVE_AVX2_KERNELS
+                if (!pool_xhat && cpu_has_avx2_fma()) {
+                    pool_row_avx2(out + o, code, xe + 2 * pi * g.RS, xo + 2 * pi * g.RS, g.RS,
+                                  weight + 9 * c, bias[c], bn_scale, shift, keep, scale, g.PW, g.L);
+                    if (pool_arg)
+                        for (int j = 0; j < g.PW; j++)
+                            pool_arg[o + j] = (uint8_t)code[j];
+                    continue;
+                }
+#endif
                 conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
                 for (int j = 0; j < g.L; j++) {
                     /* first maximum in row-major window order, as PyTorch (strict >) */
@@ -301,10 +311,6 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
                     ybest[j] = zb23 > zb01 ? yb23 : yb01;
                     kbest[j] = zb23 > zb01 ? k23 : k01;
                 }
-                size_t o = plane + (size_t)pi * g.PW;
-                if (dropping)
-                    dropout_keep_row(keep, stream, (uint32_t)(o - (size_t)b * C * g.PH * g.PW),
-                                     g.PW, threshold);
                 /* a unit passes when its ReLU is on and dropout keeps it */
                 for (int j = 0; j < g.PW; j++) {
                     float z = zbest[j], k = kbest[j], kept = keep[j];
@@ -498,12 +504,6 @@ window_gradients_avx2(float *g0, float *g1, float *g2, float *g3, const float *d
     }
 }
 
-static int cpu_has_avx2_fma(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return known;
-}
-#define HAVE_AVX2_KERNELS 1
 #endif
 
 HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,

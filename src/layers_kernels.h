@@ -57,4 +57,13 @@ static inline void dropout_keep_row(float *keep, uint64_t stream, uint32_t e0, i
     }
 }
 
+/* AVX2 kernels (src/layers_fused_avx2.c), to be called only when cpu_has_avx2_fma() */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define HAVE_AVX2_KERNELS 1
+int cpu_has_avx2_fma(void);
+void pool_row_avx2(float *out, int32_t *code, const float *xe, const float *xo, int RS,
+                   const float *w, float bias, float bn_scale, float shift, const float *keep,
+                   float drop_scale, int PW, int L);
+#endif
+
 #endif
