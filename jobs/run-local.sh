@@ -5,7 +5,7 @@
 #   jobs/run-local.sh prepare    [adfd prepare options]    (DATA=..., HOLDOUT=..., see prepare.sbatch)
 #   jobs/run-local.sh grid       [adfd grid options]       (FEATURES=..., CONFIG=...)
 #   jobs/run-local.sh grid-array [adfd grid options]       (TASKS slices one after another, then the merge)
-#   jobs/run-local.sh retrain    [adfd grid options]       (FEATURES=..., FROM_RUN=... or CHANNELS=...)
+#   jobs/run-local.sh retrain    [adfd eval options]       (FEATURES=..., FROM_RUN=...)
 #
 # RUN_NAME defaults to <job>_<date-time>. A preempted local run (Ctrl-C is not preemption; send
 # SIGUSR1 to this script) exits 3; run it again with RESUME=1 and the same RUN_NAME.

@@ -1,10 +1,13 @@
 /* adfd train: one CNN configuration trained on the train split of a feature file, data-parallel
- * over every rank of MPI_COMM_WORLD; the best epoch (by test loss) is written as model.h5. */
+ * over every rank of MPI_COMM_WORLD; the best epoch (by test loss) is written as model.h5.
+ * With --train-splits train,test: trained on both for exactly E epochs, the last one written. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "adfd/cli.h"
+#include "adfd/dataset.h"
 #include "adfd/preempt.h"
 #include "adfd/store.h"
 #include "adfd/train.h"
@@ -13,6 +16,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "Usage: adfd train --features F --channels C --lr LR --batch B --epochs E\n"
             "                  [--dropout P] [--seed N] [--patience K | --no-early-stopping]\n"
+            "                  [--train-splits train|train,test]\n"
+            "                  [--threshold T | --threshold-from MODEL.h5]\n"
             "                  [--checkpoint-dir DIR [--resume]] --out model.h5\n"
             "\n"
             "Trains the seed CNN (Conv2d(1,C,3)-BatchNorm-ReLU-MaxPool(2)-Dropout(P)-Linear) with\n"
@@ -30,25 +35,63 @@ static void usage(FILE *out) {
             "  --patience K        early stopping: from epoch K+1 on, stop when the last K test\n"
             "                      losses are all above the best (default 3)\n"
             "  --no-early-stopping train all E epochs (same as --patience 0)\n"
+            "  --train-splits S    train (default) or train,test: train on the train and test\n"
+            "                      rows together (train rows first, file order) for exactly E\n"
+            "                      epochs and write the LAST epoch (nothing is held out to pick\n"
+            "                      one or to stop early: implies --no-early-stopping, refuses\n"
+            "                      --patience K > 0). The holdout split is never trained on.\n"
+            "  --threshold T       decision threshold on P(spoof) stored in the model\n"
+            "                      (default 0.5)\n"
+            "  --threshold-from M  copy threshold and clip aggregation from model M (e.g. a\n"
+            "                      grid's best.h5): after train,test the threshold is the one\n"
+            "                      chosen on the earlier model's test scores\n"
             "  --checkpoint-dir D  checkpoint after every epoch and on SIGTERM/SIGUSR1\n"
             "  --resume            continue from the checkpoint in D\n"
             "  --out model.h5      the model file (HDF5, PyTorch state_dict names)\n"
             "\n"
-            "Prints one line per epoch: epoch, train loss, test loss, test AUC (chunk level).\n"
+            "Prints one line per epoch: epoch, train loss, test loss, test AUC (chunk level;\n"
+            "n/a with --train-splits train,test).\n"
             "Exit status: 0 done, 1 runtime error, 2 usage error, 3 preempted (checkpoint\n"
             "written; rerun with --resume).\n");
 }
 
 static void print_epoch(const epoch_result *r, void *user) {
     (void)user;
-    printf("epoch %3d  train_loss %.6f  test_loss %.6f  test_auc %.4f  %.1f s%s%s\n", r->epoch,
-           r->train_loss, r->test_loss, r->test_auc, r->seconds, r->is_best ? "  best" : "",
-           r->stopped_early ? "  (early stop)" : "");
+    if (isnan(r->test_loss)) /* trained on the test split too: nothing to evaluate on */
+        printf("epoch %3d  train_loss %.6f  test_loss n/a  test_auc n/a  %.1f s\n", r->epoch,
+               r->train_loss, r->seconds);
+    else
+        printf("epoch %3d  train_loss %.6f  test_loss %.6f  test_auc %.4f  %.1f s%s%s\n", r->epoch,
+               r->train_loss, r->test_loss, r->test_auc, r->seconds, r->is_best ? "  best" : "",
+               r->stopped_early ? "  (early stop)" : "");
     fflush(stdout);
 }
 
+/* "train" or "train,test" (any order) into a mask of 1u << SPLIT_*; 0, or ADFD_EXIT_USAGE after
+ * a message. The held-out split is refused: its speakers must stay unseen. */
+static int parse_train_splits(const char *list, unsigned *mask) {
+    char buf[64];
+    if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf)
+        return cli_usage_error("train", "--train-splits '%s' is too long", list);
+    *mask = 0;
+    for (char *save = NULL, *name = strtok_r(buf, ",", &save); name;
+         name = strtok_r(NULL, ",", &save)) {
+        int split = split_from_name(name);
+        if (split == SPLIT_HOLDOUT)
+            return cli_usage_error("train", "--train-splits: the holdout split is never trained "
+                                            "on (its speakers must stay unseen)");
+        if (split != SPLIT_TRAIN && split != SPLIT_TEST)
+            return cli_usage_error("train", "--train-splits: unknown split '%s' (train, test)",
+                                   name);
+        *mask |= 1u << split;
+    }
+    if (!(*mask & (1u << SPLIT_TRAIN)))
+        return cli_usage_error("train", "--train-splits must include train (got '%s')", list);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv) {
-    enum { OPT_NO_EARLY = 1000, OPT_CKPT, OPT_RESUME, OPT_HELP };
+    enum { OPT_NO_EARLY = 1000, OPT_CKPT, OPT_RESUME, OPT_SPLITS, OPT_THR, OPT_THR_FROM };
     static const struct option options[] = {{"features", required_argument, 0, 'f'},
                                             {"channels", required_argument, 0, 'c'},
                                             {"lr", required_argument, 0, 'l'},
@@ -61,9 +104,14 @@ int cmd_train(int argc, char **argv) {
                                             {"no-early-stopping", no_argument, 0, OPT_NO_EARLY},
                                             {"checkpoint-dir", required_argument, 0, OPT_CKPT},
                                             {"resume", no_argument, 0, OPT_RESUME},
+                                            {"train-splits", required_argument, 0, OPT_SPLITS},
+                                            {"threshold", required_argument, 0, OPT_THR},
+                                            {"threshold-from", required_argument, 0, OPT_THR_FROM},
                                             {"help", no_argument, 0, 'h'},
                                             {0, 0, 0, 0}};
-    const char *features = NULL, *out = NULL, *ckpt_dir = NULL;
+    const char *features = NULL, *out = NULL, *ckpt_dir = NULL, *threshold_from = NULL;
+    unsigned train_splits = 1u << SPLIT_TRAIN;
+    double threshold = -1.0; /* < 0: not given */
     train_config cfg = {.channels = 0,
                         .lr = 0.0,
                         .batch = 0,
@@ -133,6 +181,16 @@ int cmd_train(int argc, char **argv) {
         case OPT_RESUME:
             resume = 1;
             break;
+        case OPT_SPLITS:
+            if (parse_train_splits(optarg, &train_splits) != 0) return ADFD_EXIT_USAGE;
+            break;
+        case OPT_THR:
+            if (cli_parse_double(optarg, &threshold) || !(threshold >= 0.0 && threshold <= 1.0))
+                return cli_usage_error("train", "--threshold must be in [0, 1]");
+            break;
+        case OPT_THR_FROM:
+            threshold_from = optarg;
+            break;
         default:
             return cli_usage_error("train", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -144,7 +202,13 @@ int cmd_train(int argc, char **argv) {
         return cli_usage_error("train", "--channels, --lr, --batch and --epochs are required");
     if (no_early && patience_set)
         return cli_usage_error("train", "--patience and --no-early-stopping exclude each other");
-    if (no_early) cfg.patience = 0;
+    if (threshold >= 0.0 && threshold_from)
+        return cli_usage_error("train", "--threshold and --threshold-from exclude each other");
+    cfg.keep_last = (train_splits & (1u << SPLIT_TEST)) != 0;
+    if (cfg.keep_last && patience_set && cfg.patience > 0)
+        return cli_usage_error("train", "--patience needs a test split to stop on: not with "
+                                        "--train-splits train,test");
+    if (no_early || cfg.keep_last) cfg.patience = 0;
     if (resume && !ckpt_dir) return cli_usage_error("train", "--resume needs --checkpoint-dir");
 
     preempt_install_handlers();
@@ -152,15 +216,41 @@ int cmd_train(int argc, char **argv) {
     feature_store store;
     /* every rank opens the file itself and gets the same answer */
     if (store_open(&store, features) != 0) return cli_runtime_error("train");
+    cnn_model from;
+    memset(&from, 0, sizeof from);
+    /* read before training so that a bad file fails in seconds, not after the last epoch */
+    if (threshold_from && model_load(&from, threshold_from) != 0) {
+        store_close(&store);
+        return cli_runtime_error("train");
+    }
+    train_data data;
+    train_data_from_store_splits(&data, &store, train_splits);
     if (adfd_rank() == 0)
         printf("train: %s (%s preset), %d ranks, channels %d, lr %g, batch %d, epochs %d, "
-               "dropout %g, seed %llu, patience %d\n",
+               "dropout %g, seed %llu, patience %d; training on %s (%d samples)%s\n",
                features, store.params.preset, adfd_world_size(), cfg.channels, cfg.lr, cfg.batch,
-               cfg.max_epochs, cfg.dropout, (unsigned long long)cfg.seed, cfg.patience);
+               cfg.max_epochs, cfg.dropout, (unsigned long long)cfg.seed, cfg.patience,
+               cfg.keep_last ? "train+test" : "train", data.n_train,
+               cfg.keep_last ? ", keeping the last epoch" : "");
     cnn_model best;
     memset(&best, 0, sizeof best);
-    int rc = train_run(&cfg, &store, MPI_COMM_WORLD, ckpt_dir, resume, print_epoch, NULL, &best);
+    int rc =
+        train_run_data(&cfg, &data, MPI_COMM_WORLD, ckpt_dir, resume, print_epoch, NULL, &best);
+    train_data_free(&data);
     store_close(&store);
+    if (rc == TRAIN_DONE && threshold >= 0.0) {
+        best.threshold = (float)threshold;
+        snprintf(best.threshold_method, sizeof best.threshold_method, "given (--threshold)");
+    } else if (rc == TRAIN_DONE && threshold_from) {
+        best.threshold = from.threshold;
+        snprintf(best.threshold_method, sizeof best.threshold_method, "copied: %.55s",
+                 from.threshold_method);
+        memcpy(best.aggregate, from.aggregate, sizeof best.aggregate);
+        if (adfd_rank() == 0)
+            printf("threshold %.6g (%s) and aggregate %s copied from %s\n", from.threshold,
+                   from.threshold_method, from.aggregate, threshold_from);
+    }
+    if (threshold_from) model_free(&from);
     if (rc < 0) return cli_runtime_error("train");
     if (rc == TRAIN_PREEMPTED) {
         if (adfd_rank() == 0)

@@ -402,8 +402,12 @@ static int validate(const train_config *cfg, const train_data *d) {
     if (!(cfg->dropout >= 0.0 && cfg->dropout < 1.0))
         return adfd_fail("dropout must be in [0, 1) (got %g)", cfg->dropout);
     if (cfg->patience < 0) return adfd_fail("patience must be >= 0 (got %d)", cfg->patience);
+    if (cfg->keep_last && cfg->patience > 0)
+        return adfd_fail("early stopping (patience %d) cannot be used when the last epoch is kept",
+                         cfg->patience);
     if (d->n_train <= 0) return adfd_fail("the features have no train-split samples");
-    if (d->n_test <= 0) return adfd_fail("the features have no test-split samples");
+    if (d->n_test <= 0 && !cfg->keep_last)
+        return adfd_fail("the features have no test-split samples");
     if (cfg->batch > d->n_train)
         return adfd_fail("batch %d is larger than the train split (%d samples)", cfg->batch,
                          d->n_train);
@@ -461,7 +465,7 @@ int train_run_data(const train_config *cfg, const train_data *d, MPI_Comm comm,
     activations a;
     activations_create(&a, cap, cfg->channels);
     int *order = mallocCheck((size_t)d->n_train * sizeof(int));
-    float *scores = mallocCheck((size_t)d->n_test * sizeof(float));
+    float *scores = mallocCheck((size_t)(d->n_test > 0 ? d->n_test : 1) * sizeof(float));
     uint64_t dropout_seed = rng_hash64(cfg->seed, 0x64726f70ULL, 0); /* "drop" */
     int steps = (d->n_train + cfg->batch - 1) / cfg->batch;
 
@@ -490,7 +494,10 @@ int train_run_data(const train_config *cfg, const train_data *d, MPI_Comm comm,
         memset(&r, 0, sizeof r);
         r.epoch = epoch;
         r.train_loss = t.epoch_loss_sum / d->n_train;
-        evaluate(&r.test_loss, &r.test_auc, &t, &a, d, scores, rank, P, comm);
+        if (d->n_test > 0)
+            evaluate(&r.test_loss, &r.test_auc, &t, &a, d, scores, rank, P, comm);
+        else /* nothing held out (keep_last): no test figures, and no epoch is "best" */
+            r.test_loss = r.test_auc = NAN;
         r.seconds = t.epoch_seconds + adfd_seconds() - t0;
         if (r.test_loss < t.best_loss) {
             r.is_best = 1;
@@ -516,7 +523,7 @@ int train_run_data(const train_config *cfg, const train_data *d, MPI_Comm comm,
     }
     if (status == TRAIN_DONE) {
         if (best->params && best->channels != t.best.channels) model_free(best);
-        model_copy(best, &t.best);
+        model_copy(best, cfg->keep_last ? &t.model : &t.best);
     }
     free(order);
     free(scores);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adfd/dataset.h"
 #include "adfd/train.h"
 #include "adfd/util.h"
 
@@ -11,26 +12,33 @@ static int store_source_read(void *ctx, const int64_t *rows, int n, float *out) 
 }
 
 void train_data_from_store(train_data *d, feature_store *store) {
+    train_data_from_store_splits(d, store, 1u << SPLIT_TRAIN);
+}
+
+/* Appends the rows of `split` (file order) to rows/labels from index n; returns the new n. */
+static int append_split(const feature_store *store, int split, int64_t *rows, int *labels, int n) {
+    for (int64_t r = 0; r < store->n_rows; r++) {
+        int clip = store->row_clip[r];
+        if (store->clip_split[clip] != split) continue;
+        rows[n] = r;
+        labels[n] = store->clip_label[clip];
+        n++;
+    }
+    return n;
+}
+
+void train_data_from_store_splits(train_data *d, feature_store *store, unsigned train_splits) {
     memset(d, 0, sizeof *d);
     size_t n_rows = (size_t)(store->n_rows > 0 ? store->n_rows : 1);
     int64_t *rows = mallocCheck(n_rows * sizeof(int64_t));
     int *labels = mallocCheck(n_rows * sizeof(int));
-    /* train rows first, then test rows, both in file order */
+    /* train rows first, then test rows; the order depends on the file only, not on the ranks */
     int n = 0;
-    for (int split = SPLIT_TRAIN; split <= SPLIT_TEST; split++) {
-        int first = n;
-        for (int64_t r = 0; r < store->n_rows; r++) {
-            int clip = store->row_clip[r];
-            if (store->clip_split[clip] != split) continue;
-            rows[n] = r;
-            labels[n] = store->clip_label[clip];
-            n++;
-        }
-        if (split == SPLIT_TRAIN)
-            d->n_train = n - first;
-        else
-            d->n_test = n - first;
-    }
+    for (int split = SPLIT_TRAIN; split <= SPLIT_HOLDOUT; split++)
+        if (train_splits & (1u << split)) n = append_split(store, split, rows, labels, n);
+    d->n_train = n;
+    if (!(train_splits & (1u << SPLIT_TEST))) n = append_split(store, SPLIT_TEST, rows, labels, n);
+    d->n_test = n - d->n_train;
     d->train_rows = rows;
     d->train_labels = labels;
     d->test_rows = rows + d->n_train;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # adfd train: --help and usage errors (exit 2), runtime errors (exit 1) with messages, the same
 # model under mpiexec -n 1, 2 and 4 (h5py, 1e-5 relative), preemption at a step + --resume ends
-# with the same model as an uninterrupted run. Usage: test_train.sh CNN_TOOL
+# with the same model as an uninterrupted run; --train-splits train,test (1 and 2 ranks agree,
+# trained on the test rows too, last epoch, threshold). Usage: test_train.sh CNN_TOOL
 set -u
 tool=$1
 fail=0
@@ -108,6 +109,46 @@ expect 1 "model with a wrong tensor shape" -- "$tool" predict m_shape.h5 f.h5 s.
 has $err "m_shape.h5: dataset 'layer2.weight' has the wrong shape"
 expect 1 "missing model" -- "$tool" predict nothere.h5 f.h5 s.txt
 has $err "nothere.h5"
+
+# --train-splits train,test: usage errors, then the same model on 1 and 2 ranks, trained on the
+# 48 train + 16 test rows (BatchNorm counts 8 steps of batch 8 per epoch, not the 6 of train
+# only), the last epoch kept, the threshold given or copied, and not the train-only model.
+tt=(--features f.h5 --channels 2 --lr 1e-3 --batch 8 --epochs 3 --dropout 0.2 --seed 7)
+expect 2 "train,test with --patience 2" -- "$ADFD" train "${tt[@]}" --out t.h5 --train-splits train,test --patience 2
+has $err "patience needs a test split"
+expect 2 "unknown split name" -- "$ADFD" train "${tt[@]}" --out t.h5 --train-splits train,tset
+has $err "unknown split 'tset'"
+expect 2 "holdout is never trained on" -- "$ADFD" train "${tt[@]}" --out t.h5 --train-splits train,test,holdout
+has $err "holdout split is never trained on"
+expect 2 "splits without train" -- "$ADFD" train "${tt[@]}" --out t.h5 --train-splits test
+expect 2 "threshold out of [0, 1]" -- "$ADFD" train "${tt[@]}" --out t.h5 --threshold 1.5
+expect 2 "--threshold and --threshold-from" -- "$ADFD" train "${tt[@]}" --out t.h5 --threshold 0.4 --threshold-from m1.h5
+expect 1 "missing --threshold-from model" -- "$ADFD" train "${tt[@]}" --out t.h5 --threshold-from nothere.h5
+has $err "nothere.h5"
+[ ! -e t.h5 ] || { echo "FAIL: a refused run left t.h5"; fail=1; }
+expect 0 "train,test -n 1 (--no-early-stopping accepted)" -- "$ADFD" train "${tt[@]}" --train-splits train,test \
+    --no-early-stopping --threshold 0.375 --out tt1.h5
+has $out "training on train+test (64 samples), keeping the last epoch"
+has $out "epoch   3  train_loss [0-9.]*  test_loss n/a  test_auc n/a"
+expect 0 "train,test -n 2" -- "$ADFD_MPIEXEC" -n 2 --oversubscribe "$ADFD" train "${tt[@]}" \
+    --train-splits test,train --threshold-from tt1.h5 --out tt2.h5
+has $out "copied from tt1.h5"
+expect 0 "train,test models of -n 1, 2 agree within 1e-5" -- "$ADFD_PYTHON" -c "$compare" tt1.h5 tt2.h5
+expect 0 "train-only, early stopping off" -- "$ADFD" train "${tt[@]}" --no-early-stopping --out to.h5
+expect 1 "the train,test model differs from the train-only one" -- "$ADFD_PYTHON" -c "$compare" tt1.h5 to.h5
+expect 0 "steps counted by BatchNorm, thresholds (h5py)" -- "$ADFD_PYTHON" -c '
+import h5py, math, sys
+def get(path):
+    with h5py.File(path, "r") as f:
+        return int(f["layer1.1.num_batches_tracked"][()]), float(f.attrs["threshold"]), f.attrs["threshold_method"]
+n_tt1, thr1, how1 = get("tt1.h5")
+n_tt2, thr2, how2 = get("tt2.h5")
+n_to, _, _ = get("to.h5")
+ok = (n_tt1 == n_tt2 == 3 * math.ceil((48 + 16) / 8) and n_to == 3 * math.ceil(48 / 8)
+      and thr1 == thr2 == 0.375 and how2.startswith(b"copied: given"))
+print(n_tt1, n_tt2, n_to, thr1, thr2, how1, how2)
+sys.exit(0 if ok else 1)'
+cat $out
 
 # a checkpoint of another configuration is refused
 expect 1 "foreign checkpoint" -- "$ADFD" train "${base[@]}" --checkpoint-dir ck1 --resume

@@ -23,6 +23,8 @@ typedef struct {
     uint64_t seed;
     int patience; /* early stopping: from epoch 4 on, stop when the last `patience` (3) test
                      losses are all above the best so far; 0 = off */
+    int keep_last; /* 1: the data may have no test rows (n_test 0: no evaluation, test loss and
+                      AUC NAN) and *best is the LAST epoch's model; patience must be 0 */
 } train_config;
 
 typedef struct {
@@ -61,6 +63,10 @@ typedef struct {
 
 /* The store's train rows then test rows (file order), read with store_read_rows. */
 void train_data_from_store(train_data *d, feature_store *store);
+/* Train rows from every split whose bit (1u << SPLIT_*) is set in train_splits, in split order
+ * (SPLIT_TRAIN's rows, then SPLIT_TEST's), each in file order; test rows: the test split when
+ * it is not a train split, else none (n_test 0). train_data_from_store = mask 1u << SPLIT_TRAIN. */
+void train_data_from_store_splits(train_data *d, feature_store *store, unsigned train_splits);
 void train_data_free(train_data *d);
 
 /* train_run on an explicit data source (same contract). */
