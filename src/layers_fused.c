@@ -506,11 +506,13 @@ window_gradients_avx2(float *g0, float *g1, float *g2, float *g3, const float *d
 
 #endif
 
-HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
-                                      float out_scale, const float *inp, int B, int C, int H,
-                                      int W) {
+/* dout given, or (dout NULL) each plane of it made from dlogits and the Linear weight */
+static void backward_sparse(double *A, const float *dout, const float *dlogits,
+                            const float *linear_w, int K, const uint8_t *pool_arg, float out_scale,
+                            const float *inp, int B, int C, int H, int W) {
     pool_geometry g = pool_geometry_of(H, W);
-    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS];
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], dplane[MAX_H / 2 * MAX_L];
+    size_t P = (size_t)g.PH * g.PW;
     /* the window gradients of one plane, [PH][4][L]: then the loop over rows runs inside the
      * loop over lane blocks and the 10 accumulators stay in registers */
     float g4[MAX_H / 2][4][MAX_L], flat[4][MAX_H / 2 * MAX_L];
@@ -520,16 +522,24 @@ HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_
     for (int b = 0; b < B; b++) {
         deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
         for (int c = 0; c < C; c++) {
-            size_t plane = ((size_t)b * C + c) * g.PH * g.PW;
-            /* over the whole plane at once (one vector loop), then into the padded rows */
+            size_t plane = ((size_t)b * C + c) * P;
+            const float *d = dout ? dout + plane : dplane;
+            if (!dout) /* the Linear input gradient, in the order linear_backward sums it */
+                for (int k = 0; k < K; k++) {
+                    const float *wk = linear_w + ((size_t)k * C + c) * P;
+                    float gk = dlogits[K * b + k];
+                    for (size_t p = 0; p < P; p++)
+                        dplane[p] = (k ? dplane[p] : 0.0f) + gk * wk[p];
+                }
+                /* over the whole plane at once (one vector loop), then into the padded rows */
 #ifdef HAVE_AVX2_KERNELS
             if (cpu_has_avx2_fma())
-                window_gradients_avx2(flat[0], flat[1], flat[2], flat[3], dout + plane,
-                                      pool_arg + plane, out_scale, g.PH * g.PW);
+                window_gradients_avx2(flat[0], flat[1], flat[2], flat[3], d, pool_arg + plane,
+                                      out_scale, (int)P);
             else
 #endif
-                window_gradients(flat[0], flat[1], flat[2], flat[3], dout + plane, pool_arg + plane,
-                                 out_scale, g.PH * g.PW);
+                window_gradients(flat[0], flat[1], flat[2], flat[3], d, pool_arg + plane, out_scale,
+                                 (int)P);
             for (int pi = 0; pi < g.PH; pi++)
                 for (int s = 0; s < 4; s++)
                     memcpy(g4[pi][s], flat[s] + pi * g.PW, (size_t)g.PW * sizeof(float));
@@ -569,6 +579,18 @@ HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_
             }
         }
     }
+}
+
+HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
+                                      float out_scale, const float *inp, int B, int C, int H,
+                                      int W) {
+    backward_sparse(A, dout, NULL, NULL, 0, pool_arg, out_scale, inp, B, C, H, W);
+}
+
+HOT void conv_bn_pool_linear_backward_sparse(double *A, const float *dlogits, const float *linear_w,
+                                             int K, const uint8_t *pool_arg, float out_scale,
+                                             const float *inp, int B, int C, int H, int W) {
+    backward_sparse(A, NULL, dlogits, linear_w, K, pool_arg, out_scale, inp, B, C, H, W);
 }
 
 void conv_bn_sparse_dsums(double *dsums, const double *A, const float *weight, const float *bias,

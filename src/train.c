@@ -148,14 +148,16 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
         /* dividing by the GLOBAL batch makes the allreduced sum the mean gradient */
         loss = softmax_xent_forward_backward(a->dlogits, NULL, a->logits, labels, nb,
                                              ADFD_N_CLASSES, 1.0f / (float)Bs);
-        memset(a->dpooled, 0, (size_t)nb * PS * sizeof(float));
-        linear_backward(a->dpooled, grad.linear_w, grad.linear_b, a->dlogits, a->pooled,
-                        m->linear_w, nb, PS, ADFD_N_CLASSES);
+        /* the large-C backward makes the input gradient itself, plane by plane in cache */
+        if (!use_moments) memset(a->dpooled, 0, (size_t)nb * PS * sizeof(float));
+        linear_backward(use_moments ? NULL : a->dpooled, grad.linear_w, grad.linear_b, a->dlogits,
+                        a->pooled, m->linear_w, nb, PS, ADFD_N_CLASSES);
     }
     double local_dsums[2 * C], dsums[2 * C];
     if (use_moments) {
         double A[10 * C];
-        conv_bn_pool_backward_sparse(A, a->dpooled, a->pool_arg, out_scale, x, nb, C, H, W);
+        conv_bn_pool_linear_backward_sparse(A, a->dlogits, m->linear_w, ADFD_N_CLASSES, a->pool_arg,
+                                            out_scale, x, nb, C, H, W);
         conv_bn_sparse_dsums(local_dsums, A, m->conv_w, m->conv_b, a->mean, a->invstd, C);
         memcpy(dsums, local_dsums, sizeof dsums);
         ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, dsums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));

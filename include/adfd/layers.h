@@ -134,6 +134,11 @@ void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, float *d
  * A (C,10): A[c][k] = sum dy * p_k over the chosen positions, A[c][9] = sum dy (local). */
 void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
                                   float out_scale, const float *inp, int B, int C, int H, int W);
+/* The same with dout = the input gradient of Linear(C*PH*PW -> K) with weight linear_w,
+ * made per plane from dlogits (B,K) and never stored whole. */
+void conv_bn_pool_linear_backward_sparse(double *A, const float *dlogits, const float *linear_w,
+                                         int K, const uint8_t *pool_arg, float out_scale,
+                                         const float *inp, int B, int C, int H, int W);
 /* The local BatchNorm backward sums (2,C) from A (allreduce them), then the gradients: */
 void conv_bn_sparse_dsums(double *dsums, const double *A, const float *weight, const float *bias,
                           const float *mean, const float *invstd, int C);
