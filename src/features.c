@@ -14,7 +14,8 @@
  * complex numbers (even samples real, odd imaginary) and split into the real spectrum after:
  * FFTW's SIMD complex codelets make this twice as fast as its r2c transform here. FFTW works
  * frame-major [BATCH][n_fft/2] (a bin-major stride is 2-4x slower); the power is stored
- * bin-major [n_freq][BATCH] so that the mel and log loops run over contiguous frames. */
+ * bin-major [n_freq][BATCH] so that the mel and log loops run over contiguous frames. 32 frames
+ * per call measured faster than 16 or 64 here (bench/run_features.sh). */
 enum { BATCH = 32 };
 
 struct mel_frontend {

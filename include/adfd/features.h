@@ -16,7 +16,7 @@
  *    torch refuses, the reflection is folded repeatedly (period 2(n-1));
  *  - power spectrogram |X|^2 of each frame's real FFT, single precision. The real FFT is done
  *    the textbook way: the n_fft real samples as n_fft/2 complex ones through a batched FFTW
- *    complex transform (64 frames per call, one plan per front end), then split into the
+ *    complex transform (32 frames per call, one plan per front end), then split into the
  *    n_fft/2+1 bins; FFTW's SIMD complex codelets make this about 2x faster than its r2c plan;
  *  - mel filterbank: torchaudio.functional.melscale_fbanks(n_fft/2+1, f_min, f_max, n_mels,
  *    sample_rate, norm=None, mel_scale="htk"), computed in double and rounded to float;
