@@ -137,21 +137,28 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
 
     dropout_spec drop = {m->dropout, dropout_seed, (uint64_t)epoch, sample_ids};
     float out_scale = 1.0f / (1.0f - m->dropout);
-    conv_bn_pool_forward(a->pooled, use_moments ? NULL : a->pool_xhat, a->pool_arg, x, m->conv_w,
-                         m->conv_b, a->mean, a->invstd, m->bn_w, m->bn_b, &drop, nb, C, H, W);
     float *g = a->grads;
     memset(g, 0, (m->n_params + 1) * sizeof(float));
     cnn_tensors grad = model_tensors(g, C);
     double loss = 0.0;
-    if (nb > 0) {
-        linear_forward(a->logits, a->pooled, m->linear_w, m->linear_b, nb, PS, ADFD_N_CLASSES);
+    /* One sample at a time, so that the Linear layer reads the block output from cache: it
+     * fits in L2 (C*63*39 floats), the whole batch does not. Same sums in the same order. */
+    size_t SS = (size_t)H * W, PSz = (size_t)PS;
+    for (int b = 0; b < nb; b++) {
+        drop.sample_ids = sample_ids + b;
+        conv_bn_pool_forward(a->pooled, use_moments ? NULL : a->pool_xhat + b * PSz,
+                             a->pool_arg + b * PSz, x + b * SS, m->conv_w, m->conv_b, a->mean,
+                             a->invstd, m->bn_w, m->bn_b, &drop, 1, C, H, W);
+        float *logits = a->logits + ADFD_N_CLASSES * b, *dlogits = a->dlogits + ADFD_N_CLASSES * b;
+        linear_forward(logits, a->pooled, m->linear_w, m->linear_b, 1, PS, ADFD_N_CLASSES);
         /* dividing by the GLOBAL batch makes the allreduced sum the mean gradient */
-        loss = softmax_xent_forward_backward(a->dlogits, NULL, a->logits, labels, nb,
-                                             ADFD_N_CLASSES, 1.0f / (float)Bs);
+        loss += softmax_xent_forward_backward(dlogits, NULL, logits, labels + b, 1, ADFD_N_CLASSES,
+                                              1.0f / (float)Bs);
         /* the large-C backward makes the input gradient itself, plane by plane in cache */
-        if (!use_moments) memset(a->dpooled, 0, (size_t)nb * PS * sizeof(float));
-        linear_backward(use_moments ? NULL : a->dpooled, grad.linear_w, grad.linear_b, a->dlogits,
-                        a->pooled, m->linear_w, nb, PS, ADFD_N_CLASSES);
+        float *dpooled = use_moments ? NULL : a->dpooled + b * PSz;
+        if (dpooled) memset(dpooled, 0, PSz * sizeof(float));
+        linear_backward(dpooled, grad.linear_w, grad.linear_b, dlogits, a->pooled, m->linear_w, 1,
+                        PS, ADFD_N_CLASSES);
     }
     double local_dsums[2 * C], dsums[2 * C];
     if (use_moments) {
