@@ -220,7 +220,24 @@ HOT void linear_forward(float *out, const float *inp, const float *weight, const
                         int IC, int OC) {
     for (int b = 0; b < B; b++) {
         const float *x = inp + (size_t)b * IC;
-        for (int o = 0; o < OC; o++) {
+        int o = 0;
+        for (; o + 2 <= OC; o += 2) { /* two outputs per pass: x is read once (memory-bound) */
+            const float *w0 = weight + (size_t)o * IC, *w1 = w0 + IC;
+            float a0[LANES] = {0}, a1[LANES] = {0};
+            int i = 0;
+            for (; i + LANES <= IC; i += LANES)
+                for (int l = 0; l < LANES; l++) {
+                    a0[l] += x[i + l] * w0[i + l];
+                    a1[l] += x[i + l] * w1[i + l];
+                }
+            for (; i < IC; i++) {
+                a0[0] += x[i] * w0[i];
+                a1[0] += x[i] * w1[i];
+            }
+            out[b * OC + o] = bias[o] + lanes_sum(a0);
+            out[b * OC + o + 1] = bias[o + 1] + lanes_sum(a1);
+        }
+        for (; o < OC; o++) {
             const float *w = weight + (size_t)o * IC;
             float acc[LANES] = {0};
             int i = 0;
