@@ -158,10 +158,14 @@ int model_predict(cnn_model *m, const float *chunks, int n, float *p_spoof) {
                 for (int t = 0; t < ADFD_CHUNK_FRAMES; t++)
                     dst[t] = (src[t] - mu) * inv;
             }
-        conv_bn_pool_forward(s->pooled, NULL, NULL, s->x, m->conv_w, m->conv_b, s->mean, s->invstd,
-                             m->bn_w, m->bn_b, NULL, B, C, ADFD_N_MELS, ADFD_CHUNK_FRAMES);
-        linear_forward(s->logits, s->pooled, m->linear_w, m->linear_b, B, (int)POOLED_PER_SAMPLE(C),
-                       ADFD_N_CLASSES);
+        /* one sample at a time: the Linear layer then reads the block output from cache */
+        for (int b = 0; b < B; b++) {
+            conv_bn_pool_forward(s->pooled, NULL, NULL, s->x + (size_t)b * SAMPLE_SIZE, m->conv_w,
+                                 m->conv_b, s->mean, s->invstd, m->bn_w, m->bn_b, NULL, 1, C,
+                                 ADFD_N_MELS, ADFD_CHUNK_FRAMES);
+            linear_forward(s->logits + ADFD_N_CLASSES * b, s->pooled, m->linear_w, m->linear_b, 1,
+                           (int)POOLED_PER_SAMPLE(C), ADFD_N_CLASSES);
+        }
         for (int b = 0; b < B; b++) {
             /* P(class 1) of a 2-class softmax */
             float d = s->logits[2 * b] - s->logits[2 * b + 1];
@@ -233,8 +237,8 @@ static void write_string_attr(hid_t obj, const char *name, const char *v) {
     X(sample_rate)                                                                                 \
     X(n_fft)                                                                                       \
     X(win_length)                                                                                  \
-    X(hop_length) X(n_mels) X(center) X(log_db) X(trim_silence) X(repeat_pad) X(chunk_frames)      \
-        X(chunk_hop)
+    X(hop_length)                                                                                  \
+    X(n_mels) X(center) X(log_db) X(trim_silence) X(repeat_pad) X(chunk_frames) X(chunk_hop)
 #define FEATURE_FLOAT_FIELDS(X) X(f_min) X(f_max) X(power) X(trim_db)
 
 int model_save(const cnn_model *m, const char *path) {
