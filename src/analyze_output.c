@@ -4,16 +4,13 @@
 
 #include <errno.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "adfd/audio.h"
+#include "adfd/report.h"
 #include "adfd/util.h"
-
-extern char **environ;
 
 int analyze_export_window(const char *path, const float *x, int64_t n, const analyze_window *w,
                           int frame_samples) {
@@ -138,21 +135,6 @@ static int write_plot_script(const char *gp_path, const char *png_tmp, const cha
     return atomic_file_commit(&af);
 }
 
-static int run_gnuplot(const char *gp_path) {
-    char *argv[] = {"gnuplot", (char *)gp_path, NULL};
-    pid_t pid;
-    int rc = posix_spawnp(&pid, "gnuplot", NULL, NULL, argv, environ);
-    if (rc != 0)
-        return adfd_fail("cannot run gnuplot (%s); install it: apt-get install gnuplot-nox",
-                         strerror(rc));
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) return adfd_fail("waiting for gnuplot: %s", strerror(errno));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return adfd_fail("%s: gnuplot failed (see its message above)", gp_path);
-    return 0;
-}
-
 int analyze_plot(const char *png_path, const char *title, const float *x, int64_t n,
                  const analyze_result *r, const int *top, int n_top, float threshold) {
     char base[4096], dat_path[4200], gp_path[4200], png_tmp[4200];
@@ -166,7 +148,7 @@ int analyze_plot(const char *png_path, const char *title, const float *x, int64_
     if (write_plot_data(dat_path, x, n, r) != 0) return -1;
     if (write_plot_script(gp_path, png_tmp, dat_path, title, r, top, n_top, threshold) != 0)
         return -1;
-    if (run_gnuplot(gp_path) != 0) {
+    if (report_run_gnuplot(NULL, NULL, gp_path) != 0) {
         remove(png_tmp);
         return -1;
     }

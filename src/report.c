@@ -132,6 +132,28 @@ void report_print_table(FILE *out, const eval_metrics *m) {
             a->bootstrap_replicates);
 }
 
+int report_run_gnuplot(const char *dir, const char *define, const char *script) {
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return adfd_fail("cannot start gnuplot: %s", strerror(errno));
+    if (pid == 0) {
+        if (dir && chdir(dir) != 0) _exit(126);
+        if (define)
+            execlp("gnuplot", "gnuplot", "-e", define, script, (char *)NULL);
+        else
+            execlp("gnuplot", "gnuplot", script, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) return adfd_fail("gnuplot: %s", strerror(errno));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+        return adfd_fail("gnuplot not found (Debian: apt-get install gnuplot-nox)");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return adfd_fail("%s: gnuplot failed (status %d)", script, status);
+    return 0;
+}
+
 /* Writes DIR/NAME.gp (terminal and output first, then body) and runs gnuplot in DIR with the
  * output redirected to a temporary name, renamed to NAME.png when gnuplot succeeded. */
 static int run_gnuplot(const char *dir, const char *name, const char *body) {
@@ -152,21 +174,9 @@ static int run_gnuplot(const char *dir, const char *name, const char *body) {
     snprintf(tmp_name, sizeof tmp_name, "%s.tmp.%ld", png_name, (long)getpid());
     path_join(tmp_path, sizeof tmp_path, dir, tmp_name);
     snprintf(define, sizeof define, "outfile='%s'", tmp_name);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) return adfd_fail("cannot start gnuplot: %s", strerror(errno));
-    if (pid == 0) {
-        if (chdir(dir) != 0) _exit(126);
-        execlp("gnuplot", "gnuplot", "-e", define, gp_name, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) < 0) return adfd_fail("gnuplot: %s", strerror(errno));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (report_run_gnuplot(dir, define, gp_name) != 0) {
         unlink(tmp_path);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-            return adfd_fail("gnuplot not found (Debian: apt-get install gnuplot-nox)");
-        return adfd_fail("%s: gnuplot failed (status %d)", gp_path, status);
+        return -1;
     }
     if (rename(tmp_path, png_path))
         return adfd_fail("%s: cannot rename the plot: %s", png_path, strerror(errno));

@@ -10,6 +10,7 @@
 
 #include "adfd/adam.h"
 #include "adfd/layers.h"
+#include "adfd/metrics.h"
 #include "adfd/preempt.h"
 #include "adfd/util.h"
 
@@ -260,36 +261,11 @@ int train_should_stop(const double *test_losses, int n, int patience) {
 
 /* ---------------- AUC ---------------- */
 
-static const float *auc_keys;
-static int auc_compare(const void *a, const void *b) {
-    float x = auc_keys[*(const int *)a], y = auc_keys[*(const int *)b];
-    return (x > y) - (x < y);
-}
-
+/* The exact (Mann-Whitney, ties counted one half) AUC of the metrics module; 0.5 when the test
+ * split lacks a class, so that an epoch line always has a number. */
 double train_auc(const float *score, const int *label, int n) {
-    int *idx = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof(int));
-    for (int i = 0; i < n; i++)
-        idx[i] = i;
-    auc_keys = score;
-    qsort(idx, (size_t)n, sizeof(int), auc_compare);
-    /* sum of the (tie-averaged) ranks of the positives: Mann-Whitney U */
-    double rank_sum = 0.0, n_pos = 0.0;
-    for (int i = 0; i < n;) {
-        int j = i;
-        while (j < n && score[idx[j]] == score[idx[i]])
-            j++;
-        double avg_rank = 0.5 * (i + 1 + j);
-        for (int k = i; k < j; k++)
-            if (label[idx[k]] == 1) {
-                rank_sum += avg_rank;
-                n_pos += 1.0;
-            }
-        i = j;
-    }
-    free(idx);
-    double n_neg = n - n_pos;
-    if (n_pos == 0.0 || n_neg == 0.0) return 0.5;
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg);
+    double auc;
+    return metrics_auc(score, label, n, &auc) == 0 ? auc : 0.5;
 }
 
 /* ---------------- checkpoints ---------------- */

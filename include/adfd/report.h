@@ -35,6 +35,10 @@ typedef struct {
     epoch_result r;
 } grid_epoch_row;
 
+/* Runs `gnuplot [-e DEFINE] SCRIPT` in folder DIR (NULL: the current folder) and waits for it.
+ * -1 + message when gnuplot is missing or fails. Every PNG of adfd is drawn through it. */
+int report_run_gnuplot(const char *dir, const char *define, const char *script);
+
 /* Each plot writes DIR/NAME.dat, DIR/NAME.gp and DIR/NAME.png (the PNG under a temporary name,
  * renamed when gnuplot succeeded). -1 + message when gnuplot is missing or fails. */
 /* ROC curves at clip and chunk level, with the decision point of each at `threshold`. */
