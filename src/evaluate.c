@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adfd/csv.h"
 #include "adfd/dataset.h"
 #include "adfd/util.h"
 
@@ -101,29 +102,15 @@ int evaluate_metrics(const split_scores *s, int replicates, uint64_t seed, eval_
     return 0;
 }
 
-/* A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break. */
-static void csv_field(FILE *fp, const char *s) {
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, fp);
-        return;
-    }
-    fputc('"', fp);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', fp);
-        fputc(*s, fp);
-    }
-    fputc('"', fp);
-}
-
 static int write_scores_csv(const char *path, const feature_store *store, const split_scores *s) {
     atomic_file af;
     if (atomic_file_open(&af, path)) return -1;
     fprintf(af.fp, "file,speaker,label,score,chunks\n");
     for (int j = 0; j < s->n_clips; j++) {
         int c = s->clip[j];
-        csv_field(af.fp, store->clip_file[c]);
+        csv_write_field(af.fp, store->clip_file[c]);
         fputc(',', af.fp);
-        csv_field(af.fp, store->speaker_name[store->clip_speaker[c]]);
+        csv_write_field(af.fp, store->speaker_name[store->clip_speaker[c]]);
         fprintf(af.fp, ",%s,%.7g,%d\n", label_name(s->clip_label[j]), s->clip_score[j],
                 s->clip_chunks[j]);
     }
@@ -135,7 +122,7 @@ static int write_chunks_csv(const char *path, const feature_store *store, const 
     if (atomic_file_open(&af, path)) return -1;
     fprintf(af.fp, "file,offset,label,score\n");
     for (int i = 0; i < s->n_chunks; i++) {
-        csv_field(af.fp, store->clip_file[s->chunk_clip[i]]);
+        csv_write_field(af.fp, store->clip_file[s->chunk_clip[i]]);
         fprintf(af.fp, ",%d,%s,%.7g\n", store->row_offset[s->chunk_row[i]],
                 label_name(s->chunk_label[i]), s->chunk_score[i]);
     }
