@@ -211,10 +211,11 @@ static int run_prepare(const prepare_args *a) {
     double rate = s.wall_seconds > 0 ? s.audio_seconds / s.wall_seconds : 0.0;
     log0("adfd prepare: %d clips (%d skipped), %lld rows, %.1f s (%.2f h) of audio in %.2f s "
          "(%.0f audio-s/s, %.0f per rank on %d ranks), preset %s -> %s "
-         "[rank 0: headers %.2f s, decode %.2f s, features %.2f s, collective %.2f s]\n",
+         "[rank 0: headers %.2f s, decode %.2f s, features %.2f s, collective %.2f s, "
+         "waiting for features %.2f s]\n",
          s.n_clips, s.n_skipped, (long long)s.n_rows, s.audio_seconds, s.audio_seconds / 3600.0,
          s.wall_seconds, rate, rate / size, size, a->preset, a->out, s.header_seconds,
-         s.decode_seconds, s.feature_seconds, s.collective_seconds);
+         s.decode_seconds, s.feature_seconds, s.collective_seconds, s.wait_seconds);
     dataset_free(&ds);
     return ADFD_EXIT_OK;
 }

@@ -1,6 +1,7 @@
 /* adfd: one program, one sub-command per stage of the pipeline (DESIGN.md section 1). */
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "adfd/cli.h"
@@ -53,7 +54,12 @@ int main(int argc, char **argv) {
         print_usage(stderr);
         return ADFD_EXIT_USAGE;
     }
-    MPI_Init(&argc, &argv);
+    /* funneled: prepare decodes on a second thread, but only the main thread calls MPI. While
+     * the main thread waits in a collective, a spinning wait would take the rank's core from
+     * that thread: ask Open MPI to yield instead (a user's own setting wins). */
+    if (!strcmp(cmd->name, "prepare")) setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+    int thread_level;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &thread_level);
     int status =
         slurm_check_world_size() == 0 ? cmd->run(argc - 1, argv + 1) : cli_runtime_error(cmd->name);
     MPI_Finalize();

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <mpi.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -109,10 +110,108 @@ static void print_progress(int done, int total, double audio_seconds, double ela
     fflush(stderr);
 }
 
+/* What this rank computes for one round of consecutive clips [c0, c1): its rows in clip order
+ * and, per clip of the round, its row count (-1: unreadable), decoded seconds and band sums. */
+typedef struct {
+    int c0, c1;
+    row_buffer buf;
+    double *stats; /* [c1 - c0][256] per-clip band sums (default preset), else NULL */
+    double decode_seconds, feature_seconds;
+    int failed; /* a clip could not be read and skip_bad is off: message says which */
+    char message[2048];
+} round_work;
+
+/* The inputs of compute_round. It writes only rows_of/seconds_of of its own round's clips, so
+ * the main thread may sum and write the previous round's entries at the same time. */
+typedef struct {
+    const dataset *ds;
+    const prepare_options *o;
+    mel_frontend *fe;
+    const int *owner; /* [n_clips] rank of each clip, -1: unreadable header */
+    int rank;
+    int64_t *rows_of;   /* [n_clips] */
+    double *seconds_of; /* [n_clips] */
+    round_work *work;
+} round_job;
+
+/* Decodes and cuts this rank's clips of one round. Runs on the compute thread: no MPI and no
+ * HDF5 here (the main thread owns both); a fatal clip is reported back in work->message. */
+static void *compute_round(void *arg) {
+    const round_job *j = arg;
+    round_work *w = j->work;
+    char path[8192];
+    w->buf.rows = 0;
+    w->failed = 0;
+    for (int c = w->c0; c < w->c1; c++) {
+        j->rows_of[c] = 0;
+        j->seconds_of[c] = 0.0;
+        if (j->owner[c] != j->rank) continue;
+        dataset_clip_path(j->ds, c, path, sizeof path);
+        float *x = NULL, *chunks = NULL;
+        int32_t *offsets = NULL;
+        int64_t n_samples = 0;
+        int n_chunks = 0;
+        double t0 = adfd_seconds();
+        int ok = audio_load(path, &x, &n_samples) == 0;
+        double t1 = adfd_seconds();
+        ok = ok && features_clip_chunks(j->fe, x, n_samples, &chunks, &offsets, &n_chunks) == 0;
+        w->decode_seconds += t1 - t0;
+        w->feature_seconds += adfd_seconds() - t1;
+        if (!ok && !j->o->skip_bad) {
+            snprintf(w->message, sizeof w->message, "%s", adfd_error());
+            w->failed = 1;
+        } else if (!ok) {
+            log_all("adfd prepare: skipping %s\n", adfd_error());
+            j->rows_of[c] = -1;
+        } else {
+            j->rows_of[c] = n_chunks;
+            j->seconds_of[c] = (double)n_samples / ADFD_SAMPLE_RATE;
+            row_buffer_add(&w->buf, chunks, offsets, n_chunks, c);
+            if (w->stats && j->ds->clips[c].split == SPLIT_TRAIN)
+                add_band_sums(chunks, n_chunks, w->stats + (size_t)(c - w->c0) * BAND_STATS);
+        }
+        free(x);
+        free(chunks);
+        free(offsets);
+        if (w->failed) break;
+    }
+    return NULL;
+}
+
+/* Starts one round's computation: on a thread of its own when MPI allows threads (then the
+ * main thread writes the previous round meanwhile), else here and now. */
+static void start_round(round_job *j, int threaded, pthread_t *thread) {
+    round_work *w = j->work;
+    if (w->stats) memset(w->stats, 0, (size_t)(w->c1 - w->c0) * BAND_STATS * sizeof(double));
+    if (threaded)
+        ADFD_CHECK(pthread_create(thread, NULL, compute_round, j) == 0,
+                   "cannot start the compute thread");
+    else
+        compute_round(j);
+}
+
+/* Round boundaries: consecutive clips holding about round_seconds_per_rank * size seconds of
+ * audio each (at least one clip); returns the count, starts[0..count] (starts[count] = n). */
+static int plan_rounds(const double *dur, int n, double budget, int **starts_out) {
+    int *starts = mallocCheck((size_t)(n + 1) * sizeof *starts);
+    int count = 0;
+    for (int c0 = 0, c1; c0 < n; c0 = c1) {
+        double sum = 0.0;
+        for (c1 = c0; c1 < n && (c1 == c0 || sum < budget); c1++)
+            sum += dur[c1] > 0 ? dur[c1] : 0;
+        starts[count++] = c0;
+    }
+    starts[count] = n;
+    *starts_out = starts;
+    return count;
+}
+
 void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *summary) {
-    int rank, size;
+    int rank, size, thread_level;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Query_thread(&thread_level);
+    int threaded = thread_level >= MPI_THREAD_FUNNELED;
     double t_start = adfd_seconds();
     char checksum[17] = "";
     if (rank == 0 && file_fnv1a64_hex(ds->source_path, checksum) != 0)
@@ -124,58 +223,52 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     ADFD_CHECK(fe != NULL, "%s", adfd_error());
     double t_phase = adfd_seconds();
     double *dur = header_durations(ds, o, rank, size);
-    double header_seconds = adfd_seconds() - t_phase, decode_seconds = 0.0, feature_seconds = 0.0;
-    double collective_seconds = 0.0;
+    double header_seconds = adfd_seconds() - t_phase;
+    double collective_seconds = 0.0, wait_seconds = 0.0;
     int normalise = o->params.log_db; /* the seed preset is fed raw (mean 0, std 1) */
 
     int n = ds->n_clips;
-    int64_t *rows_of = mallocCheck((size_t)n * sizeof *rows_of); /* -1: skipped */
-    double *seconds_of = callocCheck((size_t)n, sizeof *seconds_of);
-    int *owner = mallocCheck((size_t)n * sizeof *owner);
-    int32_t *table_row = mallocCheck((size_t)n * sizeof *table_row);
+    int *round_start;
+    int n_rounds = plan_rounds(dur, n, o->round_seconds_per_rank * size, &round_start);
+    int *owner = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof *owner);
+    int max_round = 1;
+    for (int r = 0; r < n_rounds; r++) {
+        deal_round(dur, round_start[r], round_start[r + 1], size, owner + round_start[r]);
+        if (round_start[r + 1] - round_start[r] > max_round)
+            max_round = round_start[r + 1] - round_start[r];
+    }
+    int64_t *rows_of = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof *rows_of); /* -1: skipped */
+    double *seconds_of = callocCheck((size_t)(n > 0 ? n : 1), sizeof *seconds_of);
+    int32_t *table_row = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof *table_row);
     double totals[BAND_STATS] = {0}, train_values = 0.0;
-    row_buffer buf = {0};
+    /* two rounds in flight: the compute thread fills one while the main thread writes the other */
+    round_work work[2] = {{0}};
+    round_job jobs[2];
+    for (int i = 0; i < 2; i++) {
+        if (normalise) work[i].stats = mallocCheck((size_t)max_round * BAND_STATS * sizeof(double));
+        jobs[i] = (round_job){ds, o, fe, owner, rank, rows_of, seconds_of, &work[i]};
+    }
+    pthread_t thread;
     int n_good = 0;
     int64_t rows_written = 0;
     double audio_done = 0.0;
-    char path[8192];
-    for (int c0 = 0, c1; c0 < n; c0 = c1) {
-        double budget = o->round_seconds_per_rank * size, sum = 0.0;
-        for (c1 = c0; c1 < n && (c1 == c0 || sum < budget); c1++)
-            sum += dur[c1] > 0 ? dur[c1] : 0;
-        int k = c1 - c0;
-        deal_round(dur, c0, c1, size, owner);
-        double *stats = normalise ? callocCheck((size_t)k * BAND_STATS, sizeof(double)) : NULL;
-        buf.rows = 0;
-        for (int c = c0; c < c1; c++) {
-            rows_of[c] = 0;
-            if (owner[c - c0] != rank) continue;
-            dataset_clip_path(ds, c, path, sizeof path);
-            float *x = NULL, *chunks = NULL;
-            int32_t *offsets = NULL;
-            int64_t n_samples = 0;
-            int n_chunks = 0;
-            double t0 = adfd_seconds();
-            int ok = audio_load(path, &x, &n_samples) == 0;
-            double t1 = adfd_seconds();
-            ok = ok && features_clip_chunks(fe, x, n_samples, &chunks, &offsets, &n_chunks) == 0;
-            decode_seconds += t1 - t0;
-            feature_seconds += adfd_seconds() - t1;
-            if (!ok) {
-                if (!o->skip_bad) fatal_clip(o->tmp_path, adfd_error());
-                log_all("adfd prepare: skipping %s\n", adfd_error());
-                rows_of[c] = -1;
-            } else {
-                rows_of[c] = n_chunks;
-                seconds_of[c] = (double)n_samples / ADFD_SAMPLE_RATE;
-                row_buffer_add(&buf, chunks, offsets, n_chunks, c);
-                if (stats && ds->clips[c].split == SPLIT_TRAIN)
-                    add_band_sums(chunks, n_chunks, stats + (size_t)(c - c0) * BAND_STATS);
-            }
-            free(x);
-            free(chunks);
-            free(offsets);
+    if (n_rounds > 0) {
+        work[0].c0 = round_start[0];
+        work[0].c1 = round_start[1];
+        start_round(&jobs[0], threaded, &thread);
+    }
+    for (int r = 0; r < n_rounds; r++) {
+        round_work *cur = &work[r % 2];
+        t_phase = adfd_seconds();
+        if (threaded) ADFD_CHECK(pthread_join(thread, NULL) == 0, "cannot join the compute thread");
+        wait_seconds += adfd_seconds() - t_phase;
+        if (cur->failed) fatal_clip(o->tmp_path, cur->message);
+        if (r + 1 < n_rounds) {
+            work[(r + 1) % 2].c0 = round_start[r + 1];
+            work[(r + 1) % 2].c1 = round_start[r + 2];
+            start_round(&jobs[(r + 1) % 2], threaded, &thread);
         }
+        int c0 = cur->c0, c1 = cur->c1, k = c1 - c0;
         t_phase = adfd_seconds();
         /* settle the round: every clip has one owner, so these sums are exact */
         ADFD_MPI_CHECK(
@@ -184,27 +277,27 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
             MPI_Allreduce(MPI_IN_PLACE, seconds_of + c0, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
         int64_t round_rows = 0, local = 0;
         for (int c = c0; c < c1; c++) {
-            if (owner[c - c0] < 0) rows_of[c] = -1; /* unreadable header */
+            if (owner[c] < 0) rows_of[c] = -1; /* unreadable header */
             if (rows_of[c] < 0) continue;
             table_row[c] = n_good++;
             audio_done += seconds_of[c];
-            if (owner[c - c0] == rank)
-                for (int64_t r = 0; r < rows_of[c]; r++)
-                    buf.clip[local++] = table_row[c];
+            if (owner[c] == rank)
+                for (int64_t i = 0; i < rows_of[c]; i++)
+                    cur->buf.clip[local++] = table_row[c];
             if (normalise && ds->clips[c].split == SPLIT_TRAIN)
                 train_values += (double)rows_of[c] * ADFD_CHUNK_FRAMES;
             round_rows += rows_of[c];
         }
-        store_writer_append(w, buf.rows, buf.features, buf.clip, buf.offset);
+        store_writer_append(w, cur->buf.rows, cur->buf.features, cur->buf.clip, cur->buf.offset);
         rows_written += round_rows;
-        if (stats) {
+        if (normalise) {
+            double *stats = cur->stats;
             ADFD_MPI_CHECK(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : stats, stats, k * BAND_STATS,
                                       MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD));
             if (rank == 0)
                 for (int i = 0; i < k; i++)
                     for (int j = 0; j < BAND_STATS; j++)
                         totals[j] += stats[(size_t)i * BAND_STATS + j];
-            free(stats);
         }
         collective_seconds += adfd_seconds() - t_phase;
         if (o->progress && rank == 0) print_progress(c1, n, audio_done, adfd_seconds() - t_start);
@@ -257,18 +350,23 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
                                  audio_done,
                                  adfd_seconds() - t_start,
                                  header_seconds,
-                                 decode_seconds,
-                                 feature_seconds,
-                                 collective_seconds};
+                                 work[0].decode_seconds + work[1].decode_seconds,
+                                 work[0].feature_seconds + work[1].feature_seconds,
+                                 collective_seconds,
+                                 wait_seconds};
     free(files);
     free(skipped);
     free(speaker);
     free(label);
     free(split);
     free(seconds);
-    free(buf.features);
-    free(buf.clip);
-    free(buf.offset);
+    for (int i = 0; i < 2; i++) {
+        free(work[i].buf.features);
+        free(work[i].buf.clip);
+        free(work[i].buf.offset);
+        free(work[i].stats);
+    }
+    free(round_start);
     free(rows_of);
     free(seconds_of);
     free(owner);

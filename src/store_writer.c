@@ -64,6 +64,10 @@ store_writer *store_writer_create(MPI_Comm comm, const char *path, const feature
     w->offset = create_growing(w->file, "offset", H5T_STD_I32LE, 1, NULL, INDEX_CHUNK);
     w->collective = H5Pcreate(H5P_DATASET_XFER);
     ADFD_H5_CHECK(H5Pset_dxpl_mpio(w->collective, H5FD_MPIO_COLLECTIVE));
+    /* Collective calls, but each rank moves its own bytes: a rank's rows are one contiguous
+     * block of the file, so two-phase aggregation would only copy them to an aggregator rank
+     * that then writes everything alone (measured 1.5-2x slower on one node, docs/prepare.md). */
+    ADFD_H5_CHECK(H5Pset_dxpl_mpio_collective_opt(w->collective, H5FD_MPIO_INDIVIDUAL_IO));
     return w;
 }
 

@@ -17,6 +17,11 @@
  *     row in the clip table;
  *  4. one collective write per dataset appends the round's rows, each rank's block at the offset
  *     of an exclusive scan of the row counts (store_writer_append).
+ * Steps 1-2 of round k+1 run on a compute thread while the main thread does steps 3-4 of round k
+ * (the main thread alone calls MPI and HDF5: MPI_THREAD_FUNNELED). Writing a file costs CPU
+ * time that does not shrink with more ranks (the kernel copies every byte into the page cache,
+ * one writer at a time per file); overlapped, it fills the time a rank would otherwise spend
+ * waiting, so two rounds of rows are held per rank. Without thread support the steps alternate.
  * Normalisation (default preset): per-clip sums of x and x^2 per band over the clip's rows, in
  * double, reduced to rank 0 (exact, one owner per clip) and added in clip order there, so the
  * mean/std do not depend on the rank count. */
@@ -42,9 +47,10 @@ typedef struct {
     int64_t n_rows;
     double audio_seconds; /* decoded audio of the written clips */
     double wall_seconds;
-    /* where rank 0's time went: header durations, decoding + resampling, features, and the
-     * collective steps (sums, writes, waiting for the slowest rank) */
-    double header_seconds, decode_seconds, feature_seconds, collective_seconds;
+    /* where rank 0's time went: header durations; on the compute thread, decoding + resampling
+     * and features; on the main thread, the collective steps (sums, writes, waiting for the
+     * slowest rank) and waiting for the compute thread to finish the next round */
+    double header_seconds, decode_seconds, feature_seconds, collective_seconds, wait_seconds;
 } prepare_summary;
 
 /* Collective over MPI_COMM_WORLD. An unreadable clip without skip_bad removes tmp_path and
