@@ -49,6 +49,8 @@ int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     double seconds = argc > 1 ? atof(argv[1]) : 1.0; /* minimum time per measurement */
     int only_c = argc > 2 ? atoi(argv[2]) : 0;       /* optional: one channel count (profiling) */
+    const char *only = argc > 3 ? argv[3] : "";      /* optional: "train" or "infer" (profiling) */
+    int do_train = strcmp(only, "infer") != 0, do_infer = strcmp(only, "train") != 0;
     size_t S = (size_t)ADFD_N_MELS * ADFD_CHUNK_FRAMES;
     int channels[4] = {1, 4, 16, 32}, batches[2] = {32, 128};
     float *x = malloc(256 * S * sizeof(float));
@@ -69,7 +71,7 @@ int main(int argc, char **argv) {
         if (only_c && C != only_c) continue;
         double conv = 2.0 * 9 * C * ADFD_CONV_H * ADFD_CONV_W;
         double lin = 2.0 * 2 * C * ADFD_POOL_H * ADFD_POOL_W;
-        for (int bi = 0; bi < 2; bi++) {
+        for (int bi = 0; bi < 2 && do_train; bi++) {
             int B = batches[bi];
             cnn_model m;
             model_create(&m, C, 0.2f, &fp, 1);
@@ -92,6 +94,7 @@ int main(int argc, char **argv) {
             adam_free(&adam);
             model_free(&m);
         }
+        if (!do_infer) continue;
         cnn_model m;
         model_create(&m, C, 0.2f, &fp, 1);
         float p[256];

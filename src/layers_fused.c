@@ -16,6 +16,22 @@
 #define MAX_L 64           /* pooled row padded to a multiple of 8 */
 #define MAX_RS (MAX_L + 8) /* de-interleaved input row (one extra vector for the j+1 tap) */
 
+/* The kernels switch to their portable versions when AVX2+FMA is missing or when a test
+ * asks for them (layers_use_portable_kernels). */
+static int portable_only;
+
+void layers_use_portable_kernels(int on) {
+    portable_only = on;
+}
+
+static int use_avx2(void) {
+#ifdef HAVE_AVX2_KERNELS
+    return !portable_only && cpu_has_avx2_fma();
+#else
+    return 0;
+#endif
+}
+
 typedef struct {
     int PH, PW, L, RS;
 } pool_geometry;
@@ -161,7 +177,7 @@ HOT void conv_patch_moments(double *S, double *G, const float *inp, int B, int H
     for (int k = 0; k < 81; k++)
         G[k] = 0.0;
 #if defined(__GNUC__) && defined(__x86_64__)
-    if (cpu_has_avx2_fma()) {
+    if (use_avx2()) {
         for (int b = 0; b < B; b++)
             patch_moments_avx2(S, G, inp + (size_t)b * H * W, H, W);
         return;
@@ -262,15 +278,85 @@ HOT void conv_bn_sums(double *sums, const float *inp, const float *weight, const
     }
 }
 
-HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, const float *inp,
-                              const float *weight, const float *bias, const float *mean,
-                              const float *invstd, const float *gamma, const float *beta,
-                              const dropout_spec *drop, int B, int C, int H, int W) {
+/* pool_plane_avx2 in plain C, the same operations in the same order */
+static void pool_plane_portable(const pool_plane *p) {
+    float y[4][MAX_L], keep[MAX_L];
+    for (int j = 0; j < MAX_L; j++)
+        keep[j] = 1.0f;
+    for (int pi = 0; pi < p->PH; pi++) {
+        int row = pi * p->PW;
+        conv_quad(y, p->xe, p->xo, p->RS, pi, p->taps, p->tap_bias, p->L);
+        if (p->threshold)
+            dropout_keep_row(keep, p->stream, p->e0 + (uint32_t)row, p->PW, p->threshold);
+        for (int j = 0; j < p->PW; j++) {
+            /* first maximum in row-major window order, as PyTorch (strict >) */
+            int g01 = y[1][j] > y[0][j], g23 = y[3][j] > y[2][j];
+            float zb01 = g01 ? y[1][j] : y[0][j], zb23 = g23 ? y[3][j] : y[2][j];
+            int g = zb23 > zb01;
+            float z = g ? zb23 : zb01;
+            /* a unit passes when its ReLU is on and dropout keeps it */
+            int on = z > 0.0f && keep[j] > 0.0f;
+            float o = on ? z : 0.0f;
+            if (p->logit_lanes) {
+                p->logit_lanes[0][j % LANES] += o * p->lw0[row + j];
+                p->logit_lanes[1][j % LANES] += o * p->lw1[row + j];
+            }
+            if (p->out) p->out[row + j] = o;
+            if (p->arg) p->arg[row + j] = (uint8_t)(on ? (g ? 2 + g23 : g01) : ADFD_POOL_INACTIVE);
+        }
+    }
+}
+
+static void pool_plane_run(const pool_plane *p) {
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        pool_plane_avx2(p);
+        return;
+    }
+#endif
+    pool_plane_portable(p);
+}
+
+/* The plane kernel's parameters for channel c of one sample (xe, xo already split): the
+ * BatchNorm map bn(y) = beta + (y - mean) * gamma * invstd and the dropout scale folded into
+ * the conv taps and bias. */
+static pool_plane pool_plane_of(const pool_geometry *g, const float *xe, const float *xo,
+                                const float *weight, const float *bias, const float *mean,
+                                const float *invstd, const float *gamma, const float *beta,
+                                const dropout_spec *drop, int b, int c) {
+    pool_plane p;
+    memset(&p, 0, sizeof p);
+    p.xe = xe;
+    p.xo = xo;
+    p.RS = g->RS;
+    p.PH = g->PH;
+    p.PW = g->PW;
+    p.L = g->L;
+    int dropping = drop && drop->p > 0.0f;
+    float scale = dropping ? 1.0f / (1.0f - drop->p) : 1.0f;
+    float bn_scale = gamma[c] * invstd[c];
+    for (int k = 0; k < 9; k++)
+        p.taps[k] = weight[9 * c + k] * bn_scale * scale;
+    p.tap_bias = (beta[c] + (bias[c] - mean[c]) * bn_scale) * scale;
+    if (dropping) {
+        p.threshold = dropout_threshold(drop->p);
+        p.stream = dropout_stream(drop->seed, drop->epoch, drop->sample_ids[b]);
+        p.e0 = (uint32_t)((size_t)c * g->PH * g->PW);
+    }
+    return p;
+}
+
+/* The small-C path: also the normalised value at the chosen position (pool_xhat), for
+ * conv_bn_pool_backward_sums. */
+static void pool_forward_with_xhat(float *out, float *pool_xhat, uint8_t *pool_arg,
+                                   const float *inp, const float *weight, const float *bias,
+                                   const float *mean, const float *invstd, const float *gamma,
+                                   const float *beta, const dropout_spec *drop, int B, int C, int H,
+                                   int W) {
     pool_geometry g = pool_geometry_of(H, W);
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L];
     float zbest[MAX_L], ybest[MAX_L], kbest[MAX_L]; /* kbest: window index 0..3 */
     float keep[MAX_L];
-    int32_t code[MAX_L];
     int dropping = drop && drop->p > 0.0f;
     uint32_t threshold = dropping ? dropout_threshold(drop->p) : 0;
     float scale = dropping ? 1.0f / (1.0f - drop->p) : 1.0f;
@@ -289,16 +375,6 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
                 if (dropping)
                     dropout_keep_row(keep, stream, (uint32_t)(o - (size_t)b * C * g.PH * g.PW),
                                      g.PW, threshold);
-#ifdef HAVE_AVX2_KERNELS
-                if (!pool_xhat && cpu_has_avx2_fma()) {
-                    pool_row_avx2(out + o, code, xe + 2 * pi * g.RS, xo + 2 * pi * g.RS, g.RS,
-                                  weight + 9 * c, bias[c], bn_scale, shift, keep, scale, g.PW, g.L);
-                    if (pool_arg)
-                        for (int j = 0; j < g.PW; j++)
-                            pool_arg[o + j] = (uint8_t)code[j];
-                    continue;
-                }
-#endif
                 conv_quad(y, xe, xo, g.RS, pi, weight + 9 * c, bias[c], g.L);
                 for (int j = 0; j < g.L; j++) {
                     /* first maximum in row-major window order, as PyTorch (strict >) */
@@ -322,12 +398,63 @@ HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, c
                 if (pool_arg)
                     for (int j = 0; j < g.PW; j++)
                         pool_arg[o + j] = (uint8_t)kbest[j];
-                if (pool_xhat)
-                    for (int j = 0; j < g.PW; j++)
-                        pool_xhat[o + j] = (ybest[j] - mean[c]) * invstd[c];
+                for (int j = 0; j < g.PW; j++)
+                    pool_xhat[o + j] = (ybest[j] - mean[c]) * invstd[c];
             }
         }
     }
+}
+
+/* The block, plane by plane, into out and/or (linear_w not NULL) the two logits per sample. */
+static void pool_forward_planes(float *logits, float *out, uint8_t *pool_arg, const float *inp,
+                                const float *weight, const float *bias, const float *mean,
+                                const float *invstd, const float *gamma, const float *beta,
+                                const dropout_spec *drop, const float *linear_w,
+                                const float *linear_b, int B, int C, int H, int W) {
+    pool_geometry g = pool_geometry_of(H, W);
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS];
+    size_t P = (size_t)g.PH * g.PW, PS = (size_t)C * P;
+    for (int b = 0; b < B; b++) {
+        deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
+        float lanes[2][LANES] = {{0}};
+        for (int c = 0; c < C; c++) {
+            pool_plane p =
+                pool_plane_of(&g, xe, xo, weight, bias, mean, invstd, gamma, beta, drop, b, c);
+            size_t plane = (size_t)b * PS + (size_t)c * P;
+            p.out = out ? out + plane : NULL;
+            p.arg = pool_arg ? pool_arg + plane : NULL;
+            if (linear_w) {
+                p.logit_lanes = lanes;
+                p.lw0 = linear_w + (size_t)c * P;
+                p.lw1 = linear_w + PS + (size_t)c * P;
+            }
+            pool_plane_run(&p);
+        }
+        if (linear_w)
+            for (int k = 0; k < 2; k++)
+                logits[2 * b + k] = linear_b[k] + lanes_sum(lanes[k]);
+    }
+}
+
+HOT void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, const float *inp,
+                              const float *weight, const float *bias, const float *mean,
+                              const float *invstd, const float *gamma, const float *beta,
+                              const dropout_spec *drop, int B, int C, int H, int W) {
+    if (pool_xhat)
+        pool_forward_with_xhat(out, pool_xhat, pool_arg, inp, weight, bias, mean, invstd, gamma,
+                               beta, drop, B, C, H, W);
+    else
+        pool_forward_planes(NULL, out, pool_arg, inp, weight, bias, mean, invstd, gamma, beta, drop,
+                            NULL, NULL, B, C, H, W);
+}
+
+HOT void conv_bn_pool_linear_forward(float *logits, float *out, uint8_t *pool_arg, const float *inp,
+                                     const float *weight, const float *bias, const float *mean,
+                                     const float *invstd, const float *gamma, const float *beta,
+                                     const dropout_spec *drop, const float *linear_w,
+                                     const float *linear_b, int B, int C, int H, int W) {
+    pool_forward_planes(logits, out, pool_arg, inp, weight, bias, mean, invstd, gamma, beta, drop,
+                        linear_w, linear_b, B, C, H, W);
 }
 
 HOT void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
@@ -449,134 +576,80 @@ HOT void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, floa
     }
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-/* The inner block of conv_bn_pool_backward_sparse in AVX2 intrinsics: the 10 accumulators of one
- * lane block stay in registers over all pooled rows (GCC's vectorisation of the plain loop below
- * keeps them in memory). Same arithmetic as the plain loop. */
-__attribute__((target("avx2,fma"))) static void sparse_block_avx2(float out[10][LANES],
-                                                                  float g4[][4][MAX_L],
-                                                                  const float *xe, const float *xo,
-                                                                  int RS, int PH, int jv) {
-    __m256 a[10];
-    for (int k = 0; k < 10; k++)
-        a[k] = _mm256_setzero_ps();
-    for (int pi = 0; pi < PH; pi++)
-        for (int dr = 0; dr < 2; dr++) {
-            __m256 ge = _mm256_loadu_ps(g4[pi][2 * dr] + jv);
-            __m256 go = _mm256_loadu_ps(g4[pi][2 * dr + 1] + jv);
-            a[9] = _mm256_add_ps(a[9], _mm256_add_ps(ge, go));
-            for (int di = 0; di < 3; di++) {
-                const float *E = xe + (2 * pi + dr + di) * RS + jv;
-                const float *O = xo + (2 * pi + dr + di) * RS + jv;
-                __m256 e0 = _mm256_loadu_ps(E), e1 = _mm256_loadu_ps(E + 1);
-                __m256 o0 = _mm256_loadu_ps(O), o1 = _mm256_loadu_ps(O + 1);
-                a[3 * di] = _mm256_fmadd_ps(go, o0, _mm256_fmadd_ps(ge, e0, a[3 * di]));
-                a[3 * di + 1] = _mm256_fmadd_ps(go, e1, _mm256_fmadd_ps(ge, o0, a[3 * di + 1]));
-                a[3 * di + 2] = _mm256_fmadd_ps(go, o1, _mm256_fmadd_ps(ge, e1, a[3 * di + 2]));
+/* sparse_plane_avx2 in plain C, the same operations in the same order */
+static void sparse_plane_portable(const sparse_plane *s) {
+    int RS = s->RS, PW = s->PW;
+    for (int jv = 0; jv < s->L; jv += LANES) {
+        float a[10][LANES] = {{0}};
+        for (int pi = 0; pi < s->PH; pi++) {
+            int row = pi * PW;
+            float gw[4][LANES]; /* the window gradient at positions 0..3 of lane jv + l */
+            for (int l = 0; l < LANES; l++) {
+                int j = jv + l, code = j < PW ? s->arg[row + j] : ADFD_POOL_INACTIVE;
+                float d = j < PW ? s->g1 * s->lw1[row + j] + s->g0 * s->lw0[row + j] : 0.0f;
+                for (int q = 0; q < 4; q++)
+                    gw[q][l] = code == q ? d : 0.0f;
+            }
+            /* tap (di, dc) sees input row 2pi+dr+di at column 2j+dc (window column 0) and
+             * 2j+1+dc (window column 1), window rows dr = 0, 1 */
+            for (int dr = 0; dr < 2; dr++) {
+                const float *ge = gw[2 * dr], *go = gw[2 * dr + 1];
+                for (int l = 0; l < LANES; l++)
+                    a[9][l] += ge[l] + go[l];
+                for (int di = 0; di < 3; di++) {
+                    const float *E = s->xe + (2 * pi + dr + di) * RS + jv;
+                    const float *O = s->xo + (2 * pi + dr + di) * RS + jv;
+                    for (int l = 0; l < LANES; l++) {
+                        a[3 * di][l] += ge[l] * E[l];
+                        a[3 * di][l] += go[l] * O[l];
+                        a[3 * di + 1][l] += ge[l] * O[l];
+                        a[3 * di + 1][l] += go[l] * E[l + 1];
+                        a[3 * di + 2][l] += ge[l] * E[l + 1];
+                        a[3 * di + 2][l] += go[l] * O[l + 1];
+                    }
+                }
             }
         }
-    for (int k = 0; k < 10; k++)
-        _mm256_storeu_ps(out[k], a[k]);
-}
-
-/* window_gradients (below) in AVX2: GCC turns the plain loop into masked-store branches */
-__attribute__((target("avx2,fma"))) static void
-window_gradients_avx2(float *g0, float *g1, float *g2, float *g3, const float *dout,
-                      const uint8_t *arg, float factor, int n) {
-    __m256 f = _mm256_set1_ps(factor);
-    int j = 0;
-    for (; j + 8 <= n; j += 8) {
-        __m256 d = _mm256_mul_ps(f, _mm256_loadu_ps(dout + j));
-        __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(arg + j)));
-        float *g[4] = {g0, g1, g2, g3};
-        for (int s = 0; s < 4; s++) {
-            __m256 on = _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(s)));
-            _mm256_storeu_ps(g[s] + j, _mm256_and_ps(on, d));
-        }
-    }
-    for (; j < n; j++) {
-        float d = factor * dout[j];
-        g0[j] = arg[j] == 0 ? d : 0.0f;
-        g1[j] = arg[j] == 1 ? d : 0.0f;
-        g2[j] = arg[j] == 2 ? d : 0.0f;
-        g3[j] = arg[j] == 3 ? d : 0.0f;
+        for (int k = 0; k < 10; k++)
+            for (int l = 0; l < LANES; l++)
+                s->acc[k][l] += a[k][l];
     }
 }
 
-#endif
-
-/* dout given, or (dout NULL) each plane of it made from dlogits and the Linear weight */
+/* dout given (g0 = out_scale, g1 = 0: d = out_scale * dout exactly), or (dout NULL) each
+ * plane's gradient made in the kernel from dlogits and the Linear weight */
 static void backward_sparse(double *A, const float *dout, const float *dlogits,
-                            const float *linear_w, int K, const uint8_t *pool_arg, float out_scale,
+                            const float *linear_w, const uint8_t *pool_arg, float out_scale,
                             const float *inp, int B, int C, int H, int W) {
     pool_geometry g = pool_geometry_of(H, W);
-    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], dplane[MAX_H / 2 * MAX_L];
-    size_t P = (size_t)g.PH * g.PW;
-    /* the window gradients of one plane, [PH][4][L]: then the loop over rows runs inside the
-     * loop over lane blocks and the 10 accumulators stay in registers */
-    float g4[MAX_H / 2][4][MAX_L], flat[4][MAX_H / 2 * MAX_L];
-    memset(g4, 0, sizeof g4);
+    float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS];
+    size_t P = (size_t)g.PH * g.PW, PS = (size_t)C * P;
     for (int i = 0; i < 10 * C; i++)
         A[i] = 0.0;
     for (int b = 0; b < B; b++) {
         deinterleave(xe, xo, inp + (size_t)b * H * W, H, W, g.RS);
         for (int c = 0; c < C; c++) {
             size_t plane = ((size_t)b * C + c) * P;
-            const float *d = dout ? dout + plane : dplane;
-            if (!dout) /* the Linear input gradient, in the order linear_backward sums it */
-                for (int k = 0; k < K; k++) {
-                    const float *wk = linear_w + ((size_t)k * C + c) * P;
-                    float gk = dlogits[K * b + k];
-                    for (size_t p = 0; p < P; p++)
-                        dplane[p] = (k ? dplane[p] : 0.0f) + gk * wk[p];
-                }
-                /* over the whole plane at once (one vector loop), then into the padded rows */
+            float acc[10][LANES] = {{0}};
+            sparse_plane s = {
+                acc, pool_arg + plane, NULL, NULL, 0.0f, 0.0f, xe, xo, g.RS, g.PH, g.PW, g.L};
+            if (dout) {
+                s.lw0 = s.lw1 = dout + plane;
+                s.g0 = out_scale;
+            } else {
+                s.lw0 = linear_w + (size_t)c * P;
+                s.lw1 = linear_w + PS + (size_t)c * P;
+                s.g0 = dlogits[2 * b] * out_scale;
+                s.g1 = dlogits[2 * b + 1] * out_scale;
+            }
 #ifdef HAVE_AVX2_KERNELS
-            if (cpu_has_avx2_fma())
-                window_gradients_avx2(flat[0], flat[1], flat[2], flat[3], d, pool_arg + plane,
-                                      out_scale, (int)P);
+            if (use_avx2())
+                sparse_plane_avx2(&s);
             else
 #endif
-                window_gradients(flat[0], flat[1], flat[2], flat[3], d, pool_arg + plane, out_scale,
-                                 (int)P);
-            for (int pi = 0; pi < g.PH; pi++)
-                for (int s = 0; s < 4; s++)
-                    memcpy(g4[pi][s], flat[s] + pi * g.PW, (size_t)g.PW * sizeof(float));
-            for (int jv = 0; jv < g.L; jv += LANES) {
-                float acc[10][LANES] = {{0}};
-#ifdef HAVE_AVX2_KERNELS
-                if (LANES == 8 && cpu_has_avx2_fma()) {
-                    sparse_block_avx2(acc, g4, xe, xo, g.RS, g.PH, jv);
-                    for (int k = 0; k < 10; k++)
-                        A[10 * c + k] += lanes_sum(acc[k]);
-                    continue;
-                }
-#endif
-                for (int pi = 0; pi < g.PH; pi++) {
-                    /* tap (di, dc) sees input row 2pi+dr+di at column 2j+dc (window column 0)
-                     * and 2j+1+dc (window column 1), window rows dr = 0, 1 */
-                    for (int dr = 0; dr < 2; dr++) {
-                        const float *ge = g4[pi][2 * dr] + jv, *go = g4[pi][2 * dr + 1] + jv;
-                        for (int di = 0; di < 3; di++) {
-                            const float *E = xe + (2 * pi + dr + di) * g.RS + jv;
-                            const float *O = xo + (2 * pi + dr + di) * g.RS + jv;
-                            for (int l = 0; l < LANES; l++) {
-                                acc[3 * di][l] += ge[l] * E[l];
-                                acc[3 * di][l] += go[l] * O[l];
-                                acc[3 * di + 1][l] += ge[l] * O[l];
-                                acc[3 * di + 1][l] += go[l] * E[l + 1];
-                                acc[3 * di + 2][l] += ge[l] * E[l + 1];
-                                acc[3 * di + 2][l] += go[l] * O[l + 1];
-                            }
-                        }
-                        for (int l = 0; l < LANES; l++)
-                            acc[9][l] += ge[l] + go[l];
-                    }
-                }
-                for (int k = 0; k < 10; k++)
-                    A[10 * c + k] += lanes_sum(acc[k]);
-            }
+                sparse_plane_portable(&s);
+            for (int k = 0; k < 10; k++)
+                A[10 * c + k] += lanes_sum(acc[k]);
         }
     }
 }
@@ -584,13 +657,14 @@ static void backward_sparse(double *A, const float *dout, const float *dlogits,
 HOT void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
                                       float out_scale, const float *inp, int B, int C, int H,
                                       int W) {
-    backward_sparse(A, dout, NULL, NULL, 0, pool_arg, out_scale, inp, B, C, H, W);
+    backward_sparse(A, dout, NULL, NULL, pool_arg, out_scale, inp, B, C, H, W);
 }
 
 HOT void conv_bn_pool_linear_backward_sparse(double *A, const float *dlogits, const float *linear_w,
                                              int K, const uint8_t *pool_arg, float out_scale,
                                              const float *inp, int B, int C, int H, int W) {
-    backward_sparse(A, NULL, dlogits, linear_w, K, pool_arg, out_scale, inp, B, C, H, W);
+    ADFD_CHECK(K == 2, "the fused Linear backward has 2 outputs (got %d)", K);
+    backward_sparse(A, NULL, dlogits, linear_w, pool_arg, out_scale, inp, B, C, H, W);
 }
 
 void conv_bn_sparse_dsums(double *dsums, const double *A, const float *weight, const float *bias,

@@ -57,13 +57,40 @@ static inline void dropout_keep_row(float *keep, uint64_t stream, uint32_t e0, i
     }
 }
 
+/* One channel plane of one sample through the fused block (conv -> BatchNorm -> ReLU -> pool ->
+ * dropout) and, optionally, into the two dot products of the Linear layer. The BatchNorm affine
+ * map and the dropout scale are folded into the taps: z = tap_bias + taps . patch is the value
+ * the pool compares and the block outputs (scale > 0 keeps the order and the sign). */
+typedef struct {
+    float *out;                  /* [PH][PW] block output, or NULL */
+    uint8_t *arg;                /* [PH][PW] pool_arg codes, or NULL */
+    float (*logit_lanes)[LANES]; /* [2][LANES] Linear partial sums, lane j % LANES; or NULL */
+    const float *lw0, *lw1;      /* [PH][PW] Linear weights of outputs 0 and 1 on this plane */
+    const float *xe, *xo;        /* [2*PH+2][RS] the sample's even / odd input columns */
+    int RS, PH, PW, L;           /* L: PW rounded up to LANES */
+    float taps[9], tap_bias;     /* folded conv weight and bias */
+    uint64_t stream;             /* dropout_stream of the sample */
+    uint32_t e0, threshold; /* element index of the plane's first unit; threshold 0: no dropout */
+} pool_plane;
+
+/* The Linear input gradient of one plane (d = scale * (g0 lw0 + g1 lw1)) sent to the window
+ * position each pooled unit chose, times the input under each tap: acc[k] (k < 9) += sum d *
+ * patch_k, acc[9] += sum d, over the plane (float lanes, lane j % LANES). */
+typedef struct {
+    float (*acc)[LANES];    /* [10][LANES] */
+    const uint8_t *arg;     /* [PH][PW] */
+    const float *lw0, *lw1; /* [PH][PW] */
+    float g0, g1;           /* dlogits of the sample, times the dropout scale */
+    const float *xe, *xo;   /* [2*PH+2][RS] */
+    int RS, PH, PW, L;
+} sparse_plane;
+
 /* AVX2 kernels (src/layers_fused_avx2.c), to be called only when cpu_has_avx2_fma() */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_AVX2_KERNELS 1
 int cpu_has_avx2_fma(void);
-void pool_row_avx2(float *out, int32_t *code, const float *xe, const float *xo, int RS,
-                   const float *w, float bias, float bn_scale, float shift, const float *keep,
-                   float drop_scale, int PW, int L);
+void pool_plane_avx2(const pool_plane *p);
+void sparse_plane_avx2(const sparse_plane *s);
 #endif
 
 #endif

@@ -15,8 +15,7 @@
 #define PREDICT_BLOCK 64 /* chunks per inference block */
 
 typedef struct {
-    float *x;      /* [PREDICT_BLOCK][128][80] normalised input */
-    float *pooled; /* [PREDICT_BLOCK][C*63*39] */
+    float *x; /* [PREDICT_BLOCK][128][80] normalised input */
     float logits[PREDICT_BLOCK * ADFD_N_CLASSES];
     float *mean, *invstd; /* [C] */
 } predict_scratch;
@@ -97,7 +96,6 @@ int model_create(cnn_model *m, int channels, float dropout, const feature_params
 static void predict_scratch_free(predict_scratch *s) {
     if (!s) return;
     free(s->x);
-    free(s->pooled);
     free(s->mean);
     free(s->invstd);
     free(s);
@@ -141,7 +139,6 @@ int model_predict(cnn_model *m, const float *chunks, int n, float *p_spoof) {
     if (!s) {
         s = callocCheck(1, sizeof *s);
         s->x = mallocCheck(PREDICT_BLOCK * SAMPLE_SIZE * sizeof(float));
-        s->pooled = mallocCheck(PREDICT_BLOCK * POOLED_PER_SAMPLE(C) * sizeof(float));
         s->mean = mallocCheck((size_t)C * sizeof(float));
         s->invstd = mallocCheck((size_t)C * sizeof(float));
         m->scratch = s;
@@ -158,14 +155,11 @@ int model_predict(cnn_model *m, const float *chunks, int n, float *p_spoof) {
                 for (int t = 0; t < ADFD_CHUNK_FRAMES; t++)
                     dst[t] = (src[t] - mu) * inv;
             }
-        /* one sample at a time: the Linear layer then reads the block output from cache */
-        for (int b = 0; b < B; b++) {
-            conv_bn_pool_forward(s->pooled, NULL, NULL, s->x + (size_t)b * SAMPLE_SIZE, m->conv_w,
-                                 m->conv_b, s->mean, s->invstd, m->bn_w, m->bn_b, NULL, 1, C,
-                                 ADFD_N_MELS, ADFD_CHUNK_FRAMES);
-            linear_forward(s->logits + ADFD_N_CLASSES * b, s->pooled, m->linear_w, m->linear_b, 1,
-                           (int)POOLED_PER_SAMPLE(C), ADFD_N_CLASSES);
-        }
+        /* the Linear dot products are taken as the block makes each pooled row: its output is
+         * never stored */
+        conv_bn_pool_linear_forward(s->logits, NULL, NULL, s->x, m->conv_w, m->conv_b, s->mean,
+                                    s->invstd, m->bn_w, m->bn_b, NULL, m->linear_w, m->linear_b, B,
+                                    C, ADFD_N_MELS, ADFD_CHUNK_FRAMES);
         for (int b = 0; b < B; b++) {
             /* P(class 1) of a 2-class softmax */
             float d = s->logits[2 * b] - s->logits[2 * b + 1];

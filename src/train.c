@@ -147,11 +147,17 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
     size_t SS = (size_t)H * W, PSz = (size_t)PS;
     for (int b = 0; b < nb; b++) {
         drop.sample_ids = sample_ids + b;
-        conv_bn_pool_forward(a->pooled, use_moments ? NULL : a->pool_xhat + b * PSz,
-                             a->pool_arg + b * PSz, x + b * SS, m->conv_w, m->conv_b, a->mean,
-                             a->invstd, m->bn_w, m->bn_b, &drop, 1, C, H, W);
         float *logits = a->logits + ADFD_N_CLASSES * b, *dlogits = a->dlogits + ADFD_N_CLASSES * b;
-        linear_forward(logits, a->pooled, m->linear_w, m->linear_b, 1, PS, ADFD_N_CLASSES);
+        if (use_moments) /* the logits are summed as the pooled rows are made */
+            conv_bn_pool_linear_forward(logits, a->pooled, a->pool_arg + b * PSz, x + b * SS,
+                                        m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w, m->bn_b,
+                                        &drop, m->linear_w, m->linear_b, 1, C, H, W);
+        else {
+            conv_bn_pool_forward(a->pooled, a->pool_xhat + b * PSz, a->pool_arg + b * PSz,
+                                 x + b * SS, m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w,
+                                 m->bn_b, &drop, 1, C, H, W);
+            linear_forward(logits, a->pooled, m->linear_w, m->linear_b, 1, PS, ADFD_N_CLASSES);
+        }
         /* dividing by the GLOBAL batch makes the allreduced sum the mean gradient */
         loss += softmax_xent_forward_backward(dlogits, NULL, logits, labels + b, 1, ADFD_N_CLASSES,
                                               1.0f / (float)Bs);
@@ -212,7 +218,7 @@ static double train_step(trainer *t, activations *a, const train_data *d, const 
 static void evaluate(double *test_loss, double *test_auc, trainer *t, activations *a,
                      const train_data *d, float *scores, int rank, int P, MPI_Comm comm) {
     cnn_model *m = &t->model;
-    int C = m->channels, PS = C * ADFD_POOL_H * ADFD_POOL_W;
+    int C = m->channels;
     int lo = (int)((int64_t)d->n_test * rank / P), hi = (int)((int64_t)d->n_test * (rank + 1) / P);
     batchnorm_eval_stats(a->mean, a->invstd, m->bn_running_mean, m->bn_running_var, C);
     double loss = 0.0;
@@ -224,9 +230,10 @@ static void evaluate(double *test_loss, double *test_auc, trainer *t, activation
             a->labels[i] = d->test_labels[s + i];
         }
         load_batch(a, d, nb);
-        conv_bn_pool_forward(a->pooled, NULL, NULL, a->x, m->conv_w, m->conv_b, a->mean, a->invstd,
-                             m->bn_w, m->bn_b, NULL, nb, C, ADFD_N_MELS, ADFD_CHUNK_FRAMES);
-        linear_forward(a->logits, a->pooled, m->linear_w, m->linear_b, nb, PS, ADFD_N_CLASSES);
+        /* the same kernel as model_predict, so that the scores are the same */
+        conv_bn_pool_linear_forward(a->logits, NULL, NULL, a->x, m->conv_w, m->conv_b, a->mean,
+                                    a->invstd, m->bn_w, m->bn_b, NULL, m->linear_w, m->linear_b, nb,
+                                    C, ADFD_N_MELS, ADFD_CHUNK_FRAMES);
         loss += softmax_xent_forward_backward(NULL, a->probs, a->logits, a->labels, nb,
                                               ADFD_N_CLASSES, 1.0f);
         for (int i = 0; i < nb; i++)

@@ -116,6 +116,18 @@ void conv_bn_pool_forward(float *out, float *pool_xhat, uint8_t *pool_arg, const
                           const float *invstd, const float *gamma, const float *beta,
                           const dropout_spec *drop, int B, int C, int H, int W);
 
+/* The block followed by Linear(C*PH*PW -> 2) with weight linear_w (2, C*PH*PW), bias linear_b:
+ * logits (B,2). The two dot products are taken as each pooled row is made, so out may be NULL
+ * (inference: the block output is never stored); pool_arg may be NULL. */
+void conv_bn_pool_linear_forward(float *logits, float *out, uint8_t *pool_arg, const float *inp,
+                                 const float *weight, const float *bias, const float *mean,
+                                 const float *invstd, const float *gamma, const float *beta,
+                                 const dropout_spec *drop, const float *linear_w,
+                                 const float *linear_b, int B, int C, int H, int W);
+
+/* Tests: 1 makes the fused kernels take their portable C path even where AVX2 is available. */
+void layers_use_portable_kernels(int on);
+
 /* Backward, recomputing the convolution (small C). out_scale: the dropout scale 1/(1-p).
  * dsums (2,C) local [sum dy, sum dy*xhat] of the pooled positions (cheap); allreduce, then: */
 void conv_bn_pool_backward_sums(double *dsums, const float *dout, const float *pool_xhat,
@@ -135,7 +147,7 @@ void conv_bn_pool_backward(float *dweight, float *dbias, float *dgamma, float *d
 void conv_bn_pool_backward_sparse(double *A, const float *dout, const uint8_t *pool_arg,
                                   float out_scale, const float *inp, int B, int C, int H, int W);
 /* The same with dout = the input gradient of Linear(C*PH*PW -> K) with weight linear_w,
- * made per plane from dlogits (B,K) and never stored whole. */
+ * made in registers from dlogits (B,K) and never stored (K = 2). */
 void conv_bn_pool_linear_backward_sparse(double *A, const float *dlogits, const float *linear_w,
                                          int K, const uint8_t *pool_arg, float out_scale,
                                          const float *inp, int B, int C, int H, int W);
