@@ -9,13 +9,14 @@
 #include <string.h>
 
 #include "adfd/util.h"
+#include "features_kernels.h"
 
 /* Frames transformed per FFTW call. Each real frame of n_fft samples is transformed as n_fft/2
  * complex numbers (even samples real, odd imaginary) and split into the real spectrum after:
  * FFTW's SIMD complex codelets make this twice as fast as its r2c transform here. FFTW works
- * frame-major [BATCH][n_fft/2] (a bin-major stride is 2-4x slower); the power is stored
- * bin-major [n_freq][BATCH] so that the mel and log loops run over contiguous frames. 32 frames
- * per call measured faster than 16 or 64 here (bench/run_features.sh). */
+ * frame-major [BATCH][n_fft/2] (a bin-major stride or split re/im arrays are 2-5x slower); the
+ * split then works on groups of 8 frames and stores their power bin-major [n_freq][8]
+ * (src/features_kernels.h), so that the mel and log loops run over the 8 frames of a vector. */
 enum { BATCH = 32 };
 
 struct mel_frontend {
@@ -26,13 +27,15 @@ struct mel_frontend {
     float *frames;       /* [BATCH][2 dist]: n_fft windowed samples per frame (fftwf_malloc) */
     fftwf_complex *spec; /* [BATCH][dist]: n_fft/2 values per frame (fftwf_malloc) */
     float *twiddle;      /* [n_fft/2][2]: exp(-2 pi i k / n_fft) */
-    float *power;        /* [n_freq][BATCH] */
+    float *power;        /* [n_freq][FEATURES_GROUP], 4 |X|^2 (fftwf_malloc: aligned) */
+    int use_avx2;        /* the AVX2 kernels (same results) */
     fftwf_plan plan;
     /* sparse filterbank: filter m has weights fb_weight[fb_start[m] .. fb_start[m+1]) on bins
      * fb_first_bin[m], fb_first_bin[m]+1, ... */
     int *fb_start;     /* [n_mels+1] */
     int *fb_first_bin; /* [n_mels] */
-    float *fb_weight;  /* [nonzeros] */
+    float *fb_weight;  /* [nonzeros], the weights / 4 (the power is 4 |X|^2) */
+    mel_sparse_fb fb;  /* the three arrays above, for the kernels */
     float *fb_dense;   /* [n_freq][n_mels], torchaudio layout */
     float *mel_work;   /* a clip's spectrogram, kept between clips (no page faults per clip) */
     size_t mel_work_capacity;
@@ -125,9 +128,10 @@ static void build_sparse_filterbank(mel_frontend *fe) {
         fe->fb_start[m] = nnz;
         fe->fb_first_bin[m] = first < n_freq ? first : 0;
         for (int k = first; k <= last; k++)
-            fe->fb_weight[nnz++] = fe->fb_dense[(size_t)k * n_mels + m];
+            fe->fb_weight[nnz++] = 0.25f * fe->fb_dense[(size_t)k * n_mels + m];
     }
     fe->fb_start[n_mels] = nnz;
+    fe->fb = (mel_sparse_fb){n_mels, fe->fb_start, fe->fb_first_bin, fe->fb_weight};
 }
 
 mel_frontend *mel_frontend_create(const feature_params *p) {
@@ -156,7 +160,7 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
     fe->dist = n_fft / 2 + 8;
     fe->frames = fftwf_malloc((size_t)BATCH * 2 * fe->dist * sizeof(float));
     fe->spec = fftwf_malloc((size_t)BATCH * fe->dist * sizeof(fftwf_complex));
-    fe->power = fftwf_malloc((size_t)BATCH * fe->n_freq * sizeof(float));
+    fe->power = fftwf_malloc((size_t)FEATURES_GROUP * fe->n_freq * sizeof(float));
     ADFD_CHECK(fe->frames && fe->spec && fe->power, "out of memory for FFT buffers");
     fe->twiddle = mallocCheck((size_t)n_fft * sizeof(float));
     for (int k = 0; k < n_fft / 2; k++) {
@@ -172,6 +176,9 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
     fe->fb_dense = mallocCheck((size_t)fe->n_freq * p->n_mels * sizeof(float));
     melscale_fbanks(fe->fb_dense, fe->n_freq, p->f_min, p->f_max, p->n_mels, p->sample_rate);
     build_sparse_filterbank(fe);
+#ifdef HAVE_FEATURES_AVX2
+    fe->use_avx2 = features_cpu_has_avx2();
+#endif
     return fe;
 }
 
@@ -189,6 +196,13 @@ void mel_frontend_free(mel_frontend *fe) {
     free(fe->fb_dense);
     free(fe->mel_work);
     free(fe);
+}
+
+int mel_frontend_use_avx2(mel_frontend *fe, int enable) {
+#ifdef HAVE_FEATURES_AVX2
+    fe->use_avx2 = enable && features_cpu_has_avx2();
+#endif
+    return fe->use_avx2;
 }
 
 const feature_params *mel_frontend_params(const mel_frontend *fe) {
@@ -260,71 +274,79 @@ static inline __attribute__((always_inline)) void power_to_db(const float *restr
     }
 }
 
-/* Writes one mel band of nb frames, in dB when the preset asks for it. */
-static inline __attribute__((always_inline)) void store_band(const mel_frontend *fe,
-                                                             const float *acc, int nb, float *dst) {
-    if (fe->p.log_db)
-        power_to_db(acc, dst, nb);
-    else
-        memcpy(dst, acc, (size_t)nb * sizeof(float));
+/* The portable kernels (src/features_kernels.h). Kept out of line and without FMA contraction:
+ * inlined into the AVX2 clone below they could be contracted and round differently. */
+__attribute__((noinline, optimize("fp-contract=off"))) void
+split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle) {
+    for (int b = 0; b < FEATURES_GROUP; b++) {
+        const float *z = spec + (size_t)b * frame_floats;
+        split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_GROUP + b], z[0], z[1]);
+    }
+    for (int k = 1; k <= h / 2; k++)
+        for (int b = 0; b < FEATURES_GROUP; b++) {
+            const float *z = spec + (size_t)b * frame_floats;
+            split_bin_pair(&pw[(size_t)k * FEATURES_GROUP + b],
+                           &pw[(size_t)(h - k) * FEATURES_GROUP + b], z[2 * k], z[2 * k + 1],
+                           z[2 * (h - k)], z[2 * (h - k) + 1], twiddle[2 * k], twiddle[2 * k + 1]);
+        }
 }
 
-/* The power spectrum of real frames x from Z = FFT(z), z[j] = x[2j] + i x[2j+1], h = n_fft/2:
- * X[k] = E[k] + w^k O[k] with E[k] = (Z[k] + conj Z[h-k]) / 2, O[k] = -i (Z[k] - conj Z[h-k]) / 2,
- * w = exp(-2 pi i / n_fft). Bins k and h-k share their inputs, so they are done together. The
- * inner loop runs over the frames so that the stores to power [n_freq][BATCH] are contiguous. */
-static inline __attribute__((always_inline)) void split_power(mel_frontend *fe) {
+__attribute__((noinline, optimize("fp-contract=off"))) void
+mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb, int log_db) {
+    for (int m = 0; m < fb->n_mels; m++) {
+        const float *w = fb->weight + fb->start[m];
+        int n_bins = fb->start[m + 1] - fb->start[m];
+        const float *p = pw + (size_t)fb->first_bin[m] * FEATURES_GROUP;
+        float acc[FEATURES_GROUP];
+        for (int b = 0; b < FEATURES_GROUP; b++)
+            acc[b] = n_bins > 0 ? w[0] * p[b] : 0.0f;
+        for (int j = 1; j < n_bins; j++)
+            for (int b = 0; b < FEATURES_GROUP; b++)
+                acc[b] += w[j] * p[j * FEATURES_GROUP + b];
+        if (log_db)
+            power_to_db(acc, dst + m * stride, FEATURES_GROUP);
+        else
+            memcpy(dst + m * stride, acc, sizeof acc);
+    }
+}
+
+/* The mel bands of the 8 frames at fe->spec + first * dist into dst [n_mels][stride]. */
+static void mel_group(mel_frontend *fe, int first, float *dst, int64_t stride) {
+    const float *spec = (const float *)(fe->spec + (size_t)first * fe->dist);
     int h = fe->p.n_fft / 2;
-    const fftwf_complex *z = fe->spec; /* [BATCH][h] */
-    float *pw = fe->power;             /* [h+1][BATCH] */
-    for (int b = 0; b < BATCH; b++) {
-        const float *zb = z[(size_t)b * fe->dist];
-        pw[b] = (zb[0] + zb[1]) * (zb[0] + zb[1]);
-        pw[(size_t)h * BATCH + b] = (zb[0] - zb[1]) * (zb[0] - zb[1]);
+#ifdef HAVE_FEATURES_AVX2
+    if (fe->use_avx2) {
+        split_power_group_avx2(fe->power, spec, 2 * fe->dist, h, fe->twiddle);
+        mel_bands_group_avx2(dst, stride, fe->power, &fe->fb, fe->p.log_db);
+        return;
     }
-    for (int k = 1; k <= h / 2; k++) {
-        int j = h - k;
-        float wr = fe->twiddle[2 * k], wi = fe->twiddle[2 * k + 1];
-        float *pk = pw + (size_t)k * BATCH, *pj = pw + (size_t)j * BATCH;
-        for (int b = 0; b < BATCH; b++) {
-            const float *zk = z[(size_t)b * fe->dist + k], *zj = z[(size_t)b * fe->dist + j];
-            float even_re = 0.5f * (zk[0] + zj[0]), even_im = 0.5f * (zk[1] - zj[1]);
-            float odd_re = 0.5f * (zk[1] + zj[1]), odd_im = -0.5f * (zk[0] - zj[0]);
-            float tr = wr * odd_re - wi * odd_im, ti = wr * odd_im + wi * odd_re; /* w^k O */
-            /* X[k] = E + w^k O;  X[h-k] = conj(E - w^k O) since w^(h-k) = -conj(w^k) */
-            pk[b] = (even_re + tr) * (even_re + tr) + (even_im + ti) * (even_im + ti);
-            pj[b] = (even_re - tr) * (even_re - tr) + (even_im - ti) * (even_im - ti);
-        }
-    }
+#endif
+    split_power_group(fe->power, spec, 2 * fe->dist, h, fe->twiddle);
+    mel_bands_group(dst, stride, fe->power, &fe->fb, fe->p.log_db);
 }
 
 /* mel [n_mels][row_stride]: frames go to columns 0..n_frames-1 of each band's row.
- * Compiled twice, AVX2 and baseline, picked at load time (the windowing, split, mel and dB loops
- * inlined here vectorise twice as wide). No FMA contraction, so that both versions round every
- * operation alike and a file does not depend on which nodes computed it. */
-__attribute__((target_clones("arch=x86-64-v3", "default"), optimize("fp-contract=off"))) static void
+ * Compiled twice, AVX2 and baseline, picked at load time, for the windowing loop (a product per
+ * sample, the same bits at any vector width). */
+__attribute__((target_clones("arch=x86-64-v3", "default"))) static void
 mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, int64_t row_stride) {
     int64_t n_frames = mel_frontend_frames(fe, n);
-    int n_mels = fe->p.n_mels;
-    float acc[BATCH];
+    float tail[ADFD_N_MELS * FEATURES_GROUP]; /* [n_mels][8]: a last group of fewer frames */
     for (int64_t t0 = 0; t0 < n_frames; t0 += BATCH) {
         int nb = n_frames - t0 < BATCH ? (int)(n_frames - t0) : BATCH;
         for (int b = 0; b < nb; b++)
             window_frame(fe, x, n, t0 + b, fe->frames + (size_t)b * 2 * fe->dist);
         fftwf_execute(fe->plan); /* frames past nb hold stale data and are ignored */
-        split_power(fe);
-        for (int m = 0; m < n_mels; m++) {
-            const float *w = fe->fb_weight + fe->fb_start[m];
-            int n_bins = fe->fb_start[m + 1] - fe->fb_start[m];
-            const float *pw = fe->power + (size_t)fe->fb_first_bin[m] * BATCH;
-            /* the first bin initialises the sum (0 + w p == w p exactly): zeroing acc for each
-             * band compiled to a rep stos that cost 5% of the time */
-            for (int b = 0; b < BATCH; b++)
-                acc[b] = n_bins > 0 ? w[0] * pw[b] : 0.0f;
-            for (int j = 1; j < n_bins; j++)
-                for (int b = 0; b < BATCH; b++)
-                    acc[b] += w[j] * pw[(size_t)j * BATCH + b];
-            store_band(fe, acc, nb, mel + (size_t)m * row_stride + t0);
+        for (int g = 0; g < nb; g += FEATURES_GROUP) {
+            int ng = nb - g < FEATURES_GROUP ? nb - g : FEATURES_GROUP;
+            if (ng == FEATURES_GROUP) {
+                mel_group(fe, g, mel + t0 + g, row_stride);
+                continue;
+            }
+            mel_group(fe, g, tail, FEATURES_GROUP);
+            for (int m = 0; m < fe->p.n_mels; m++)
+                memcpy(mel + (size_t)m * row_stride + t0 + g, tail + m * FEATURES_GROUP,
+                       (size_t)ng * sizeof(float));
         }
     }
 }

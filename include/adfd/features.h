@@ -70,6 +70,10 @@ typedef struct mel_frontend mel_frontend;
 mel_frontend *mel_frontend_create(const feature_params *p);
 void mel_frontend_free(mel_frontend *fe);
 const feature_params *mel_frontend_params(const mel_frontend *fe);
+/* Whether the front end uses its AVX2 kernels (the default when the CPU has AVX2). enable = 0
+ * selects the portable kernels, which give the same bits (the tests compare both). Returns the
+ * setting now in effect. */
+int mel_frontend_use_avx2(mel_frontend *fe, int enable);
 /* Number of STFT frames for n samples (with centering). */
 int64_t mel_frontend_frames(const mel_frontend *fe, int64_t n_samples);
 /* mel is [n_mels][n_frames] (band major), n_frames = mel_frontend_frames(n). No trimming.

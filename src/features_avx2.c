@@ -1,0 +1,117 @@
+/* AVX2 kernels of the mel front end (src/features_kernels.h), runtime-dispatched from
+ * src/features.c. No FMA: every value is rounded exactly as in the portable kernels. */
+#include "features_kernels.h"
+
+#ifdef HAVE_FEATURES_AVX2
+#include <immintrin.h>
+
+int features_cpu_has_avx2(void) {
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2");
+    return known;
+}
+
+/* r[c][b] = r[b][c] for an 8x8 block of floats */
+__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8]) {
+    __m256 t[8], s[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* 0 0 1 1 | 4 4 5 5 */
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]); /* 2 2 3 3 | 6 6 7 7 */
+    }
+    for (int i = 0; i < 2; i++) { /* rows 4i .. 4i+3 */
+        s[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        s[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        s[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int c = 0; c < 4; c++) { /* s[c] holds columns c and c+4 of rows 0-3, s[c+4] of 4-7 */
+        r[c] = _mm256_permute2f128_ps(s[c], s[c + 4], 0x20);
+        r[c + 4] = _mm256_permute2f128_ps(s[c], s[c + 4], 0x31);
+    }
+}
+
+/* Four bins k .. k+3 and their mirrors h-k-3 .. h-k of the 8 frames: each frame's 4 complex
+ * values are one vector; two 8x8 transposes turn them into re and im vectors over the frames. */
+__attribute__((target("avx2"))) void split_power_group_avx2(float *pw, const float *spec,
+                                                            int frame_floats, int h,
+                                                            const float *twiddle) {
+    for (int b = 0; b < FEATURES_GROUP; b++) {
+        const float *z = spec + (size_t)b * frame_floats;
+        split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_GROUP + b], z[0], z[1]);
+    }
+    int k = 1;
+    for (; k + 3 <= h / 2; k += 4) {
+        __m256 lo[8], hi[8]; /* lo: bins k..k+3; hi: bins h-k-3 .. h-k */
+        for (int b = 0; b < FEATURES_GROUP; b++) {
+            const float *z = spec + (size_t)b * frame_floats;
+            lo[b] = _mm256_loadu_ps(z + 2 * k);
+            hi[b] = _mm256_loadu_ps(z + 2 * (h - k - 3));
+        }
+        transpose8(lo); /* lo[2i], lo[2i+1]: re, im of bin k+i over the frames */
+        transpose8(hi); /* hi[6-2i], hi[7-2i]: re, im of bin h-k-i */
+        for (int i = 0; i < 4; i++) {
+            __m256 zkr = lo[2 * i], zki = lo[2 * i + 1], zjr = hi[6 - 2 * i], zji = hi[7 - 2 * i];
+            __m256 wr = _mm256_broadcast_ss(&twiddle[2 * (k + i)]);
+            __m256 wi = _mm256_broadcast_ss(&twiddle[2 * (k + i) + 1]);
+            __m256 even_re = _mm256_add_ps(zkr, zjr), even_im = _mm256_sub_ps(zki, zji);
+            __m256 odd_re = _mm256_add_ps(zki, zji), odd_im = _mm256_sub_ps(zjr, zkr);
+            __m256 tr = _mm256_sub_ps(_mm256_mul_ps(wr, odd_re), _mm256_mul_ps(wi, odd_im));
+            __m256 ti = _mm256_add_ps(_mm256_mul_ps(wr, odd_im), _mm256_mul_ps(wi, odd_re));
+            __m256 ar = _mm256_add_ps(even_re, tr), ai = _mm256_add_ps(even_im, ti);
+            __m256 br = _mm256_sub_ps(even_re, tr), bi = _mm256_sub_ps(even_im, ti);
+            __m256 pk = _mm256_add_ps(_mm256_mul_ps(ar, ar), _mm256_mul_ps(ai, ai));
+            __m256 pj = _mm256_add_ps(_mm256_mul_ps(br, br), _mm256_mul_ps(bi, bi));
+            /* bin h/2 is both k and h-k: the h-k value is stored last, as in the portable code */
+            _mm256_store_ps(pw + (size_t)(k + i) * FEATURES_GROUP, pk);
+            _mm256_store_ps(pw + (size_t)(h - k - i) * FEATURES_GROUP, pj);
+        }
+    }
+    for (; k <= h / 2; k++)
+        for (int b = 0; b < FEATURES_GROUP; b++) {
+            const float *z = spec + (size_t)b * frame_floats;
+            split_bin_pair(&pw[(size_t)k * FEATURES_GROUP + b],
+                           &pw[(size_t)(h - k) * FEATURES_GROUP + b], z[2 * k], z[2 * k + 1],
+                           z[2 * (h - k)], z[2 * (h - k) + 1], twiddle[2 * k], twiddle[2 * k + 1]);
+        }
+}
+
+/* power_to_db of src/features.c on 8 values, operation for operation */
+__attribute__((target("avx2"))) static inline __m256 power_to_db8(__m256 power) {
+    const __m256i floor_bits = _mm256_set1_epi32(0x2edbe6ff); /* 1e-10f */
+    __m256i bits = _mm256_max_epi32(_mm256_castps_si256(power), floor_bits);
+    __m256i mantissa = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                       _mm256_set1_epi32(0x3f800000));
+    __m256i big = _mm256_cmpgt_epi32(mantissa, _mm256_set1_epi32(0x3fb504f3)); /* -1 or 0 */
+    __m256 m = _mm256_castsi256_ps(
+        _mm256_sub_epi32(mantissa, _mm256_and_si256(big, _mm256_set1_epi32(0x00800000))));
+    __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
+    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(exponent, big));
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
+    __m256 s2 = _mm256_mul_ps(s, s);
+    __m256 q = _mm256_add_ps(_mm256_set1_ps(1.0f / 7), _mm256_div_ps(s2, _mm256_set1_ps(9.0f)));
+    q = _mm256_add_ps(_mm256_set1_ps(1.0f / 5), _mm256_mul_ps(s2, q));
+    q = _mm256_add_ps(_mm256_set1_ps(1.0f / 3), _mm256_mul_ps(s2, q));
+    q = _mm256_add_ps(one, _mm256_mul_ps(s2, q));
+    __m256 ln_m = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), s), q);
+    __m256 log2_x = _mm256_add_ps(e, _mm256_mul_ps(_mm256_set1_ps(1.44269504089f), ln_m));
+    return _mm256_mul_ps(_mm256_set1_ps(3.01029995664f), log2_x);
+}
+
+__attribute__((target("avx2"))) void mel_bands_group_avx2(float *dst, int64_t stride,
+                                                          const float *pw, const mel_sparse_fb *fb,
+                                                          int log_db) {
+    for (int m = 0; m < fb->n_mels; m++) {
+        const float *w = fb->weight + fb->start[m];
+        int n_bins = fb->start[m + 1] - fb->start[m];
+        const float *p = pw + (size_t)fb->first_bin[m] * FEATURES_GROUP;
+        __m256 acc = _mm256_setzero_ps();
+        if (n_bins > 0) acc = _mm256_mul_ps(_mm256_broadcast_ss(&w[0]), _mm256_load_ps(p));
+        for (int j = 1; j < n_bins; j++)
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_broadcast_ss(&w[j]),
+                                                   _mm256_load_ps(p + j * FEATURES_GROUP)));
+        if (log_db) acc = power_to_db8(acc);
+        _mm256_storeu_ps(dst + m * stride, acc);
+    }
+}
+#endif
