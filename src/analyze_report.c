@@ -2,6 +2,8 @@
  * (schema docs/analyze.schema.json; change ANALYZE_SCHEMA_VERSION with any incompatible change). */
 #include "adfd/analyze.h"
 
+#include "adfd/util.h"
+
 #define ANALYZE_SCHEMA_VERSION 1
 
 double analyzer_hop_seconds(const analyzer *a) {
@@ -44,12 +46,12 @@ void analyze_print_json_header(FILE *out, const analyzer *a, const char *model_p
     fprintf(out, "{\n  \"schema\": \"adfd-analyze\",\n  \"schema_version\": %d,\n",
             ANALYZE_SCHEMA_VERSION);
     fprintf(out, "  \"model\": {\"path\": ");
-    analyze_json_string(out, model_path);
+    json_write_string(out, model_path);
     fprintf(out, ", \"preset\": ");
-    analyze_json_string(out, m->features.preset);
+    json_write_string(out, m->features.preset);
     fprintf(out, ", \"channels\": %d, \"threshold\": %.9g, \"threshold_method\": ", m->channels,
             m->threshold);
-    analyze_json_string(out, m->threshold_method);
+    json_write_string(out, m->threshold_method);
     fprintf(out,
             "},\n  \"aggregate\": \"%s\",\n  \"hop_seconds\": %.9g,\n  \"window_seconds\": %.9g,\n"
             "  \"top_k\": %d,\n  \"files\": [",
@@ -60,7 +62,7 @@ void analyze_print_json_header(FILE *out, const analyzer *a, const char *model_p
 void analyze_print_json_file(FILE *out, const analyze_report *rep, int first) {
     const analyze_result *r = rep->result;
     fprintf(out, "%s\n    {\"file\": ", first ? "" : ",");
-    analyze_json_string(out, rep->file);
+    json_write_string(out, rep->file);
     fprintf(out,
             ", \"status\": \"ok\", \"seconds\": %.9g, \"padded\": %s, \"trim_seconds\": %.9g,\n"
             "     \"n_windows\": %d, \"clip_score\": %.9g, \"verdict\": \"%s\",\n     \"top\": [",
@@ -72,7 +74,7 @@ void analyze_print_json_file(FILE *out, const analyze_report *rep, int first) {
                 k ? ", " : "", k + 1, w->start_seconds, w->end_seconds, w->score);
         if (rep->exports) {
             fprintf(out, ", \"export\": ");
-            analyze_json_string(out, rep->exports[k]);
+            json_write_string(out, rep->exports[k]);
         }
         fprintf(out, "}");
     }
@@ -85,16 +87,16 @@ void analyze_print_json_file(FILE *out, const analyze_report *rep, int first) {
     fprintf(out, "]");
     if (rep->plot) {
         fprintf(out, ", \"plot\": ");
-        analyze_json_string(out, rep->plot);
+        json_write_string(out, rep->plot);
     }
     fprintf(out, "}");
 }
 
 void analyze_print_json_error(FILE *out, const char *file, const char *message, int first) {
     fprintf(out, "%s\n    {\"file\": ", first ? "" : ",");
-    analyze_json_string(out, file);
+    json_write_string(out, file);
     fprintf(out, ", \"status\": \"error\", \"error\": ");
-    analyze_json_string(out, message);
+    json_write_string(out, message);
     fprintf(out, "}");
 }
 

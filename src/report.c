@@ -9,20 +9,6 @@
 
 #include "adfd/util.h"
 
-static void json_string(FILE *fp, const char *s) {
-    fputc('"', fp);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(fp, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(fp, "\\u%04x", c);
-        else
-            fputc(c, fp);
-    }
-    fputc('"', fp);
-}
-
 static void json_number(FILE *fp, double v) {
     if (isfinite(v))
         fprintf(fp, "%.9g", v);
@@ -69,17 +55,17 @@ int report_write_metrics_json(const char *path, const eval_metrics *m) {
     if (atomic_file_open(&af, path)) return -1;
     FILE *fp = af.fp;
     fprintf(fp, "{\"format_version\": 1,\n \"split\": ");
-    json_string(fp, m->split);
+    json_write_string(fp, m->split);
     fprintf(fp, ",\n \"model\": ");
-    json_string(fp, m->model_path);
+    json_write_string(fp, m->model_path);
     fprintf(fp, ",\n \"features\": ");
-    json_string(fp, m->features_path);
+    json_write_string(fp, m->features_path);
     fprintf(fp, ",\n \"threshold\": ");
     json_number(fp, m->threshold);
     fprintf(fp, ",\n \"threshold_method\": ");
-    json_string(fp, m->threshold_method);
+    json_write_string(fp, m->threshold_method);
     fprintf(fp, ",\n \"aggregate\": ");
-    json_string(fp, m->aggregate);
+    json_write_string(fp, m->aggregate);
     fprintf(fp, ",\n \"clip\": ");
     json_level(fp, &m->clip);
     fprintf(fp, ",\n \"chunk\": ");

@@ -212,3 +212,40 @@ void rng_shuffle_int(int *idx, int n, uint64_t seed, uint64_t stream) {
         idx[j] = t;
     }
 }
+
+/* Length of the valid UTF-8 sequence at c (1-4), or 0 when it is not one. */
+static int utf8_sequence_length(const unsigned char *c) {
+    int n = c[0] < 0x80             ? 1
+            : (c[0] & 0xE0) == 0xC0 ? 2
+            : (c[0] & 0xF0) == 0xE0 ? 3
+            : (c[0] & 0xF8) == 0xF0 ? 4
+                                    : 0;
+    if (n == 2 && c[0] < 0xC2) return 0; /* overlong */
+    for (int i = 1; i < n; i++)
+        if ((c[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+void json_write_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *c = (const unsigned char *)s; *c;) {
+        int n = utf8_sequence_length(c);
+        if (n == 0) {
+            fputs("\\ufffd", out); /* a file name that is not UTF-8 still gives valid JSON */
+            c++;
+            continue;
+        }
+        if (*c == '"' || *c == '\\')
+            fprintf(out, "\\%c", *c);
+        else if (*c == '\n')
+            fputs("\\n", out);
+        else if (*c == '\t')
+            fputs("\\t", out);
+        else if (*c < 0x20)
+            fprintf(out, "\\u%04x", *c);
+        else
+            fwrite(c, 1, n, out);
+        c += n;
+    }
+    fputc('"', out);
+}

@@ -76,8 +76,6 @@ int analyze_export_window(const char *path, const float *x, int64_t n, const ana
  * .gp) so the plot can be re-made. */
 int analyze_plot(const char *png_path, const char *title, const float *x, int64_t n,
                  const analyze_result *r, const int *top, int n_top, float threshold);
-/* s as a JSON string literal (quoted, escaped). */
-void analyze_json_string(FILE *out, const char *s);
 
 /* The report of one scored file: the table or the JSON of docs/analyze.md (src/analyze_report.c).
  * The JSON document is header, then one entry per file (first = 1 for the first), then footer. */

@@ -77,6 +77,10 @@ void path_join(char *out, size_t out_size, const char *dir, const char *name);
 /* Creates a directory and its parents (mkdir -p); -1 + adfd_fail on error. */
 int make_dirs(const char *path);
 
+/* s as a JSON string literal (quoted, escaped); bytes that are not UTF-8 become U+FFFD, so a
+ * file name in another encoding still gives valid JSON. */
+void json_write_string(FILE *out, const char *s);
+
 /* 64-bit FNV-1a of a file's bytes as 16 hex digits (used as the source meta checksum). */
 int file_fnv1a64_hex(const char *path, char out[17]);
 
