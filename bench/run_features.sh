@@ -85,26 +85,44 @@ with open(sys.argv[2], "w", newline="") as f:
         w.writerow([r["file"], r["speaker"], r["label"],
                     "holdout" if k == 0 else ("test" if k % 5 == 1 else "train")])
 EOF
-# Wall time on a shared machine measures the neighbours as much as us, so the CPU time of every
-# rank (user + system, from /usr/bin/time) is reported too: audio-seconds per CPU-second is the
-# cost, and the 1 -> 2 rank wall speed-up is only meaningful when the cores are free. Ranks are
-# not pinned (--bind-to none): on a shared machine a pinned rank waits for its busy core.
+# Each rank is bound to one core (--bind-to core, Open MPI's own default for 2 ranks): a rank
+# runs its compute thread and its writing main thread on that core, so 1 rank = 1 core and the
+# 1 -> 2 rank speed-up is a per-core figure. The CPU time of every rank (user + system, from
+# /usr/bin/time) is reported too: audio-seconds per CPU-second is the cost. Machines here are
+# noisy, so each configuration runs REPS times (default 3), 1 and 2 ranks alternating, and the
+# best wall time of each is used. The speed-up is only meaningful when both cores are free.
+reps="${REPS:-3}"
 for preset in seed default; do
-  for np in 1 2; do
-    mpiexec -n $np --oversubscribe --bind-to none /usr/bin/time -f "cpu %U %S" "$build/adfd" prepare \
-      --data "$corpus" --split "$work/split.csv" --preset $preset --out "$work/f.h5" --force \
-      > "$work/log" 2>&1
-    line=$(grep "^adfd prepare:" "$work/log")
-    echo "$line"
-    audio=$(echo "$line" | sed 's/.*rows, \([0-9.]*\) s (.*/\1/')
-    wall=$(echo "$line" | sed 's/.* of audio in \([0-9.]*\) s.*/\1/')
-    cpu=$(awk '/^cpu / {s += $2 + $3} END {print s}' "$work/log")
-    awk -v p=$preset -v n=$np -v a="$audio" -v w="$wall" -v c="$cpu" 'BEGIN {
-      printf "prepare %s, %d rank(s): %.0f audio-s/s wall (%.0f per rank), %.0f audio-s per CPU-s (%.1f CPU-s for %.0f s of audio)\n", p, n, a / w, a / w / n, a / c, c, a }'
-    eval "wall_${np}=$wall"
+  best_1=""; best_2=""
+  for rep in $(seq "$reps"); do
+    for np in 1 2; do
+      mpiexec -n $np --bind-to core /usr/bin/time -f "cpu %U %S" "$build/adfd" prepare \
+        --data "$corpus" --split "$work/split.csv" --preset $preset --out "$work/f.h5" --force \
+        > "$work/log" 2>&1
+      line=$(grep "^adfd prepare:" "$work/log")
+      echo "$line"
+      audio=$(echo "$line" | sed 's/.*rows, \([0-9.]*\) s (.*/\1/')
+      wall=$(echo "$line" | sed 's/.* of audio in \([0-9.]*\) s.*/\1/')
+      cpu=$(awk '/^cpu / {s += $2 + $3} END {print s}' "$work/log")
+      awk -v p=$preset -v n=$np -v a="$audio" -v w="$wall" -v c="$cpu" 'BEGIN {
+        printf "prepare %s, %d rank(s): %.0f audio-s/s wall (%.0f per rank), %.0f audio-s per CPU-s (%.1f CPU-s for %.0f s of audio)\n", p, n, a / w, a / w / n, a / c, c, a }'
+      eval "b=\${best_${np}}"
+      if [ -z "$b" ] || awk -v w="$wall" -v b="$b" 'BEGIN {exit !(w < b)}'; then
+        eval "best_${np}=$wall"
+      fi
+    done
   done
-  awk -v p=$preset -v a="$wall_1" -v b="$wall_2" \
-    'BEGIN {printf "prepare %s: wall speed-up 1 -> 2 ranks %.2fx\n", p, a / b}'
+  awk -v p=$preset -v a="$best_1" -v b="$best_2" -v au="$audio" 'BEGIN {
+    printf "prepare %s: best of '"$reps"' runs: 1 rank %.2f s (%.0f audio-s/s), 2 ranks %.2f s (%.0f audio-s/s per rank): speed-up %.2fx\n", p, a, au / a, b, au / b / 2, a / b}'
+  # what the file system alone takes for the same bytes (no rank count can shrink it: the
+  # kernel copies every byte into the page cache, one writer at a time per file)
+  bytes=$(stat -c %s "$work/f.h5")
+  t0=$(date +%s.%N)
+  head -c "$bytes" /dev/zero > "$work/dd.bin"
+  t1=$(date +%s.%N)
+  rm -f "$work/dd.bin"
+  awk -v p=$preset -v b="$bytes" -v t0="$t0" -v t1="$t1" \
+    'BEGIN {printf "prepare %s: writing the same %.0f MB with head -c takes %.2f s\n", p, b / 1e6, t1 - t0}'
 done
 echo "== 3. reading random batches of 64 rows from the default-preset file (warm page cache)"
 "$build/bench/bench_store" "$work/f.h5" 64 300
