@@ -249,31 +249,6 @@ window_frame(const mel_frontend *fe, const float *x, int64_t n, int64_t t, float
     }
 }
 
-/* dst[t] = 10*log10(max(power[t], 1e-10)) for power >= 0, written with integer selects so that
- * GCC vectorises it (libm's log10f on 128 bands per frame would cost more than the FFT):
- * x = 2^e * m with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172,
- * by its series to s^9 (truncation < 4e-10). Error against log10: below 2e-5 dB. */
-static inline __attribute__((always_inline)) void power_to_db(const float *restrict power,
-                                                              float *restrict dst, int n) {
-    const int32_t floor_bits = 0x2edbe6ff; /* 1e-10f; positive floats order like their bits */
-    for (int t = 0; t < n; t++) {
-        union {
-            float f;
-            int32_t i;
-        } v = {power[t]};
-        int32_t bits = v.i > floor_bits ? v.i : floor_bits;
-        int32_t mantissa = (bits & 0x007fffff) | 0x3f800000; /* m in [1, 2) */
-        int32_t big = mantissa > 0x3fb504f3;                 /* m > sqrt(2): use m/2, e+1 */
-        v.i = mantissa - (big << 23);
-        float m = v.f;
-        float e = (float)((bits >> 23) - 127 + big);
-        float s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
-        float ln_m =
-            2.0f * s * (1.0f + s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 / 9))));
-        dst[t] = 3.01029995664f * (e + 1.44269504089f * ln_m); /* 10 log10(2) (e + log2 m) */
-    }
-}
-
 /* The portable kernels (src/features_kernels.h). Kept out of line and without FMA contraction:
  * inlined into the AVX2 clone below they could be contracted and round differently. */
 __attribute__((noinline, optimize("fp-contract=off"))) void
@@ -303,10 +278,8 @@ mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_sparse_fb
         for (int j = 1; j < n_bins; j++)
             for (int b = 0; b < FEATURES_GROUP; b++)
                 acc[b] += w[j] * p[j * FEATURES_GROUP + b];
-        if (log_db)
-            power_to_db(acc, dst + m * stride, FEATURES_GROUP);
-        else
-            memcpy(dst + m * stride, acc, sizeof acc);
+        for (int b = 0; b < FEATURES_GROUP; b++)
+            dst[m * stride + b] = log_db ? power_to_db(acc[b]) : acc[b];
     }
 }
 
@@ -355,6 +328,24 @@ void mel_spectrogram(mel_frontend *fe, const float *x, int64_t n, float *mel) {
     mel_spectrogram_rows(fe, x, n, mel, mel_frontend_frames(fe, n));
 }
 
+/* Sum of x[i]^2 over [0, n) in double, in 8 interleaved partial sums: one running sum waited
+ * for each add (a quarter of the default preset's time). Compiled for AVX2 and baseline; the
+ * order of operations is the same in both, so are the sums. */
+__attribute__((target_clones("arch=x86-64-v3", "default"),
+               optimize("fp-contract=off"))) static double
+sum_squares(const float *x, int64_t n) {
+    enum { LANES = 8 };
+    double part[LANES] = {0};
+    int64_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int j = 0; j < LANES; j++)
+            part[j] += (double)x[i + j] * x[i + j];
+    for (int j = 0; i + j < n; j++)
+        part[j] += (double)x[i + j] * x[i + j];
+    return ((part[0] + part[1]) + (part[2] + part[3])) +
+           ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
 void features_trim_bounds(const feature_params *p, const float *x, int64_t n, int64_t *begin,
                           int64_t *end) {
     *begin = 0;
@@ -366,10 +357,7 @@ void features_trim_bounds(const feature_params *p, const float *x, int64_t n, in
     double *energy = mallocCheck((size_t)n_blocks * sizeof *energy);
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t s0 = b * block, s1 = s0 + block < n ? s0 + block : n;
-        double sum = 0.0;
-        for (int64_t i = s0; i < s1; i++)
-            sum += (double)x[i] * x[i];
-        energy[b] = sum / (double)(s1 - s0);
+        energy[b] = sum_squares(x + s0, s1 - s0) / (double)(s1 - s0);
         if (energy[b] > peak) peak = energy[b];
     }
     if (peak > 0.0) {

@@ -2,6 +2,8 @@
  * src/features.c. No FMA: every value is rounded exactly as in the portable kernels. */
 #include "features_kernels.h"
 
+#include "adfd/features.h"
+
 #ifdef HAVE_FEATURES_AVX2
 #include <immintrin.h>
 
@@ -75,32 +77,32 @@ __attribute__((target("avx2"))) void split_power_group_avx2(float *pw, const flo
         }
 }
 
-/* power_to_db of src/features.c on 8 values, operation for operation */
+/* power_to_db (src/features_kernels.h) on 8 values, operation for operation */
 __attribute__((target("avx2"))) static inline __m256 power_to_db8(__m256 power) {
-    const __m256i floor_bits = _mm256_set1_epi32(0x2edbe6ff); /* 1e-10f */
-    __m256i bits = _mm256_max_epi32(_mm256_castps_si256(power), floor_bits);
+    __m256i bits = _mm256_max_epi32(_mm256_castps_si256(power), _mm256_set1_epi32(DB_FLOOR_BITS));
     __m256i mantissa = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
                                        _mm256_set1_epi32(0x3f800000));
     __m256i big = _mm256_cmpgt_epi32(mantissa, _mm256_set1_epi32(0x3fb504f3)); /* -1 or 0 */
     __m256 m = _mm256_castsi256_ps(
         _mm256_sub_epi32(mantissa, _mm256_and_si256(big, _mm256_set1_epi32(0x00800000))));
+    __m256 t = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
     __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
     __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(exponent, big));
-    __m256 one = _mm256_set1_ps(1.0f);
-    __m256 s = _mm256_div_ps(_mm256_sub_ps(m, one), _mm256_add_ps(m, one));
-    __m256 s2 = _mm256_mul_ps(s, s);
-    __m256 q = _mm256_add_ps(_mm256_set1_ps(1.0f / 7), _mm256_div_ps(s2, _mm256_set1_ps(9.0f)));
-    q = _mm256_add_ps(_mm256_set1_ps(1.0f / 5), _mm256_mul_ps(s2, q));
-    q = _mm256_add_ps(_mm256_set1_ps(1.0f / 3), _mm256_mul_ps(s2, q));
-    q = _mm256_add_ps(one, _mm256_mul_ps(s2, q));
-    __m256 ln_m = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(2.0f), s), q);
-    __m256 log2_x = _mm256_add_ps(e, _mm256_mul_ps(_mm256_set1_ps(1.44269504089f), ln_m));
-    return _mm256_mul_ps(_mm256_set1_ps(3.01029995664f), log2_x);
+    __m256 p = _mm256_set1_ps(DB_POLY6);
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY5));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY4));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY3));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY2));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY1));
+    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY0));
+    __m256 log2_x = _mm256_add_ps(e, _mm256_mul_ps(p, t));
+    return _mm256_mul_ps(_mm256_set1_ps(DB_PER_OCTAVE), log2_x);
 }
 
 __attribute__((target("avx2"))) void mel_bands_group_avx2(float *dst, int64_t stride,
                                                           const float *pw, const mel_sparse_fb *fb,
                                                           int log_db) {
+    __m256 sums[ADFD_N_MELS];
     for (int m = 0; m < fb->n_mels; m++) {
         const float *w = fb->weight + fb->start[m];
         int n_bins = fb->start[m + 1] - fb->start[m];
@@ -110,8 +112,10 @@ __attribute__((target("avx2"))) void mel_bands_group_avx2(float *dst, int64_t st
         for (int j = 1; j < n_bins; j++)
             acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_broadcast_ss(&w[j]),
                                                    _mm256_load_ps(p + j * FEATURES_GROUP)));
-        if (log_db) acc = power_to_db8(acc);
-        _mm256_storeu_ps(dst + m * stride, acc);
+        sums[m] = acc;
     }
+    /* the dB conversion in a loop of its own: its long dependency chains then overlap */
+    for (int m = 0; m < fb->n_mels; m++)
+        _mm256_storeu_ps(dst + m * stride, log_db ? power_to_db8(sums[m]) : sums[m]);
 }
 #endif

@@ -22,8 +22,8 @@
  *    sample_rate, norm=None, mel_scale="htk"), computed in double and rounded to float;
  *    the projection loops over each filter's non-zero bins only (about 2 per FFT bin);
  *  - log_db: 10*log10(max(x, 1e-10)) (torchaudio AmplitudeToDB("power", top_db=None)),
- *    evaluated by a vectorised series (error < 2e-5 dB) because libm's log10f on 128 bands per
- *    frame costs more than the FFT;
+ *    evaluated by a polynomial in the mantissa (error < 2e-5 dB) because libm's log10f on 128
+ *    bands per frame costs more than the FFT;
  *  - trim_silence: the clip is cut into blocks of hop_length samples; blocks whose mean square
  *    is more than trim_db below the loudest block are removed from the start and the end
  *    (nothing is trimmed from an all-zero clip);
