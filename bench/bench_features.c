@@ -4,9 +4,11 @@
  * torchaudio on the same audio in the same run.
  * Time is this process's CPU time (the machines we share are loaded; wall time is noise), the
  * Python side uses time.process_time() likewise.
- *   bench_features WAV CLIP_SECONDS MIN_SECONDS_OF_TIMING */
+ *   bench_features WAV CLIP_SECONDS MIN_SECONDS_OF_TIMING
+ *   bench_features --wisdom: measures the FFT plans of both presets, prints FFTW's wisdom */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "adfd/audio.h"
@@ -49,9 +51,21 @@ static double bench(mel_frontend *fe, const float *x, int64_t n, int64_t clip, d
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: bench_features WAV CLIP_SECONDS MIN_TIMING_SECONDS\n");
+    if (argc != 4 && !(argc == 2 && !strcmp(argv[1], "--wisdom"))) {
+        fprintf(stderr, "usage: bench_features WAV CLIP_SECONDS MIN_TIMING_SECONDS\n"
+                        "       bench_features --wisdom   (prints src/features_wisdom.c's text)\n");
         return 2;
+    }
+    const char *presets[2] = {"seed", "default"};
+    if (argc == 2 && !strcmp(argv[1], "--wisdom")) { /* src/features_wisdom.c */
+        feature_params params[2];
+        for (int p = 0; p < 2; p++)
+            feature_params_preset(&params[p], presets[p]);
+        char *wisdom = mel_frontend_measure_wisdom(params, 2);
+        ADFD_CHECK(wisdom != NULL, "%s", adfd_error());
+        fputs(wisdom, stdout);
+        free(wisdom);
+        return 0;
     }
     float *x;
     int64_t n;
@@ -61,7 +75,6 @@ int main(int argc, char **argv) {
     }
     int64_t clip = (int64_t)(atof(argv[2]) * ADFD_SAMPLE_RATE);
     double min_time = atof(argv[3]);
-    const char *presets[2] = {"seed", "default"};
     for (int p = 0; p < 2; p++) {
         feature_params params;
         feature_params_preset(&params, presets[p]);

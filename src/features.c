@@ -134,6 +134,33 @@ static void build_sparse_filterbank(mel_frontend *fe) {
     fe->fb = (mel_sparse_fb){n_mels, fe->fb_start, fe->fb_first_bin, fe->fb_weight};
 }
 
+/* The batched FFT: the real frames seen as complex [BATCH][dist] in, [BATCH][dist] out. */
+static fftwf_plan plan_fft(mel_frontend *fe, unsigned flags) {
+    int half = fe->p.n_fft / 2;
+    return fftwf_plan_many_dft(1, &half, BATCH, (fftwf_complex *)fe->frames, NULL, 1, fe->dist,
+                               fe->spec, NULL, 1, fe->dist, FFTW_FORWARD, flags);
+}
+
+char *mel_frontend_measure_wisdom(const feature_params *params, int n_params) {
+    mel_frontend **fe = callocCheck((size_t)n_params, sizeof *fe);
+    fftwf_plan *plan = callocCheck((size_t)n_params, sizeof *plan);
+    for (int i = 0; i < n_params; i++)
+        if (!(fe[i] = mel_frontend_create(&params[i]))) return NULL;
+    fftwf_forget_wisdom();
+    for (int i = 0; i < n_params; i++) {
+        plan[i] = plan_fft(fe[i], FFTW_MEASURE);
+        ADFD_CHECK(plan[i] != NULL, "FFTW could not plan a %d-point transform", params[i].n_fft);
+    }
+    char *wisdom = fftwf_export_wisdom_to_string();
+    for (int i = 0; i < n_params; i++) {
+        fftwf_destroy_plan(plan[i]);
+        mel_frontend_free(fe[i]);
+    }
+    free(fe);
+    free(plan);
+    return wisdom;
+}
+
 mel_frontend *mel_frontend_create(const feature_params *p) {
     if (p->power != 2.0f) return adfd_fail("features: only power 2 is supported"), NULL;
     if (p->n_mels != ADFD_N_MELS || p->chunk_frames != ADFD_CHUNK_FRAMES)
@@ -168,10 +195,14 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
         fe->twiddle[2 * k + 1] = (float)-sin(2.0 * 3.14159265358979323846 * k / n_fft);
     }
     memset(fe->frames, 0, (size_t)BATCH * 2 * fe->dist * sizeof(float));
-    int half = n_fft / 2;
-    /* input: the real frames seen as complex [BATCH][dist], output [BATCH][dist], frame-major */
-    fe->plan = fftwf_plan_many_dft(1, &half, BATCH, (fftwf_complex *)fe->frames, NULL, 1, fe->dist,
-                                   fe->spec, NULL, 1, fe->dist, FFTW_FORWARD, FFTW_ESTIMATE);
+    /* FFTW_MEASURE finds faster plans than FFTW_ESTIMATE (n_fft 512: 20%) but may find another
+     * one on each rank or run, which changes the last bits. So measured plans are compiled in as
+     * wisdom (src/features_wisdom.c) and taken with FFTW_WISDOM_ONLY: every process gets the same
+     * plan. Where they do not apply (another FFTW build, a CPU without AVX), FFTW_ESTIMATE. */
+    static int wisdom_loaded;
+    if (!wisdom_loaded) wisdom_loaded = fftwf_import_wisdom_from_string(features_fftw_wisdom) || 1;
+    fe->plan = plan_fft(fe, FFTW_MEASURE | FFTW_WISDOM_ONLY);
+    if (!fe->plan) fe->plan = plan_fft(fe, FFTW_ESTIMATE);
     ADFD_CHECK(fe->plan != NULL, "FFTW could not plan a %d-point r2c transform", n_fft);
     fe->fb_dense = mallocCheck((size_t)fe->n_freq * p->n_mels * sizeof(float));
     melscale_fbanks(fe->fb_dense, fe->n_freq, p->f_min, p->f_max, p->n_mels, p->sample_rate);

@@ -83,6 +83,9 @@ static inline float power_to_db(float x) {
     return DB_PER_OCTAVE * (e + p * t);
 }
 
+/* FFTW wisdom for the front end's FFTs of both presets (src/features_wisdom.c) */
+extern const char features_fftw_wisdom[];
+
 /* twiddle [h][2]: exp(-2 pi i k / n_fft) */
 void split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle);
 void mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,

@@ -33,8 +33,10 @@
  *    end at the last frame when the regular grid leaves a tail uncovered; without repeat_pad
  *    (seed) the spectrogram is padded on the right with "silence" (0, or -100 dB with log_db)
  *    to a multiple of chunk_frames (no padding when it already is one).
- *  - FFTW plans are made with FFTW_ESTIMATE: FFTW_MEASURE may pick a different algorithm on each
- *    rank or run, which changes the last bits and would break "same file for any rank count". */
+ *  - FFTW plans come from wisdom compiled into the library (measured once, src/features_wisdom.c)
+ *    or, where it does not apply, FFTW_ESTIMATE: FFTW_MEASURE at run time may pick a different
+ *    algorithm on each rank or run, which changes the last bits and would break "same file for
+ *    any rank count". */
 #ifndef ADFD_FEATURES_H
 #define ADFD_FEATURES_H
 
@@ -74,6 +76,10 @@ const feature_params *mel_frontend_params(const mel_frontend *fe);
  * selects the portable kernels, which give the same bits (the tests compare both). Returns the
  * setting now in effect. */
 int mel_frontend_use_avx2(mel_frontend *fe, int enable);
+/* Plans the FFTs of the front ends of params[0 .. n_params) with FFTW_MEASURE, after forgetting
+ * all wisdom, and returns FFTW's wisdom text (free() it, NULL + message for bad parameters): how
+ * src/features_wisdom.c is made (bench_features --wisdom). */
+char *mel_frontend_measure_wisdom(const feature_params *params, int n_params);
 /* Number of STFT frames for n samples (with centering). */
 int64_t mel_frontend_frames(const mel_frontend *fe, int64_t n_samples);
 /* mel is [n_mels][n_frames] (band major), n_frames = mel_frontend_frames(n). No trimming.
