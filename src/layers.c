@@ -270,6 +270,20 @@ HOT void linear_backward(float *dinp, float *dweight, float *dbias, const float 
     }
 }
 
+HOT void linear_backward_weight_double(double *dweight, double *dbias, const float *dout,
+                                       const float *inp, int B, int IC, int OC) {
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * IC;
+        for (int o = 0; o < OC; o++) {
+            double g = dout[b * OC + o];
+            double *dw = dweight + (size_t)o * IC;
+            for (int i = 0; i < IC; i++)
+                dw[i] += g * x[i];
+            dbias[o] += g;
+        }
+    }
+}
+
 double softmax_xent_forward_backward(float *dlogits, float *probs, const float *logits,
                                      const int *labels, int B, int K, float dscale) {
     double loss = 0.0;

@@ -104,67 +104,98 @@ static inline void conv_quad(float y[4][MAX_L], const float *xe, const float *xo
 #define MOMENT_ROWS 4
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
-/* conv_patch_moments in AVX2 for one sample: G by 3x3 blocks of tap rows (di, di2), the 9
- * products of a block in registers; S from row sums. Sums in float over MOMENT_BLOCK_ROWS rows,
- * then double. */
+/* conv_patch_moments in AVX2 for one sample. A block (di, di2) of G sums, over the rows r in
+ * [di, di+OH), the row products x[r][j+p] * x[r+d][j+q] (d = di2 - di, j < OW): the blocks with
+ * the same d share all but their edge rows, so each row product is computed once per d (3
+ * passes over the sample instead of 6), over the rows common to those blocks and then over
+ * each edge row alone. S comes from the row sums of the d = 0 pass the same way. Float lanes
+ * over at most MOMENT_BLOCK_ROWS rows, then double. */
 #define MOMENT_BLOCK_ROWS 16
-__attribute__((target("avx2,fma"))) static void patch_moments_avx2(double *S, double *G,
-                                                                   const float *x, int H, int W) {
-    int OH = H - 2, OW = W - 2, full = OW / 8 * 8;
+
+/* out[3p+q] = sum over rows [r0, r1) of x[r][j+p] x[r+d][j+q]; sums[p] (d = 0) sum x[r][j+p] */
+__attribute__((target("avx2,fma"))) static void row_products_avx2(double out[9], double sums[3],
+                                                                  const float *x, int W, int OW,
+                                                                  int d, int r0, int r1) {
+    int full = OW / 8 * 8;
     __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(OW - full), lane);
-    for (int di = 0; di < 3; di++)
-        for (int di2 = di; di2 < 3; di2++)
-            for (int i0 = 0; i0 < OH; i0 += MOMENT_BLOCK_ROWS) {
-                __m256 acc[3][3];
-                for (int p = 0; p < 3; p++)
-                    for (int q = 0; q < 3; q++)
-                        acc[p][q] = _mm256_setzero_ps();
-                for (int i = i0; i < OH && i < i0 + MOMENT_BLOCK_ROWS; i++) {
-                    const float *r1 = x + (size_t)(i + di) * W, *r2 = x + (size_t)(i + di2) * W;
-                    for (int j = 0; j <= OW - 8; j += 8) {
-                        __m256 a[3], b[3];
-                        for (int t = 0; t < 3; t++) {
-                            a[t] = _mm256_loadu_ps(r1 + j + t);
-                            b[t] = _mm256_loadu_ps(r2 + j + t);
-                        }
-                        for (int p = 0; p < 3; p++)
-                            for (int q = 0; q < 3; q++)
-                                acc[p][q] = _mm256_fmadd_ps(a[p], b[q], acc[p][q]);
-                    }
-                    if (full < OW) {
-                        __m256 a[3], b[3];
-                        for (int t = 0; t < 3; t++) {
-                            a[t] = _mm256_maskload_ps(r1 + full + t, tail);
-                            b[t] = _mm256_maskload_ps(r2 + full + t, tail);
-                        }
-                        for (int p = 0; p < 3; p++)
-                            for (int q = 0; q < 3; q++)
-                                acc[p][q] = _mm256_fmadd_ps(a[p], b[q], acc[p][q]);
-                    }
+    for (int k = 0; k < 9; k++)
+        out[k] = 0.0;
+    for (int p = 0; p < 3; p++)
+        sums[p] = 0.0;
+    for (int i0 = r0; i0 < r1; i0 += MOMENT_BLOCK_ROWS) {
+        __m256 acc[9], sacc[3];
+        for (int k = 0; k < 9; k++)
+            acc[k] = _mm256_setzero_ps();
+        for (int p = 0; p < 3; p++)
+            sacc[p] = _mm256_setzero_ps();
+        for (int r = i0; r < r1 && r < i0 + MOMENT_BLOCK_ROWS; r++) {
+            const float *r1p = x + (size_t)r * W, *r2p = x + (size_t)(r + d) * W;
+            for (int j = 0; j < OW; j += 8) {
+                __m256 a[3], b[3];
+                for (int t = 0; t < 3; t++) {
+                    a[t] = j < full ? _mm256_loadu_ps(r1p + j + t)
+                                    : _mm256_maskload_ps(r1p + j + t, tail);
+                    b[t] = d == 0     ? a[t]
+                           : j < full ? _mm256_loadu_ps(r2p + j + t)
+                                      : _mm256_maskload_ps(r2p + j + t, tail);
                 }
                 for (int p = 0; p < 3; p++)
-                    for (int q = 0; q < 3; q++) {
-                        float v[8];
-                        _mm256_storeu_ps(v, acc[p][q]);
-                        double sum = 0.0;
-                        for (int l = 0; l < 8; l++)
-                            sum += v[l];
-                        G[9 * (3 * di + p) + 3 * di2 + q] += sum;
-                        if (di2 != di) G[9 * (3 * di2 + q) + 3 * di + p] += sum;
-                    }
+                    for (int q = 0; q < 3; q++)
+                        acc[3 * p + q] = _mm256_fmadd_ps(a[p], b[q], acc[3 * p + q]);
+                if (d == 0)
+                    for (int p = 0; p < 3; p++)
+                        sacc[p] = _mm256_add_ps(sacc[p], a[p]);
             }
-    /* S[(di, dj)] = sum of x over rows di .. di+OH-1, columns dj .. dj+OW-1 */
-    for (int r = 0; r < H; r++) {
-        const float *row = x + (size_t)r * W;
-        double cols[3] = {0.0, 0.0, 0.0};
-        for (int dj = 0; dj < 3; dj++)
-            for (int j = 0; j < OW; j++)
-                cols[dj] += row[j + dj];
-        for (int di = 0; di < 3; di++)
-            if (r >= di && r < di + OH)
-                for (int dj = 0; dj < 3; dj++)
-                    S[3 * di + dj] += cols[dj];
+        }
+        for (int k = 0; k < 12; k++) {
+            float v[8];
+            _mm256_storeu_ps(v, k < 9 ? acc[k] : sacc[k - 9]);
+            double sum = 0.0;
+            for (int l = 0; l < 8; l++)
+                sum += v[l];
+            if (k < 9)
+                out[k] += sum;
+            else
+                sums[k - 9] += sum;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void patch_moments_avx2(double *S, double *G,
+                                                                   const float *x, int H, int W) {
+    int OH = H - 2, OW = W - 2;
+    for (int d = 0; d < 3; d++) {
+        /* rows in every block (di, di+d), di = 0 .. 2-d: [2-d, OH); the others alone */
+        double core[9], core_sums[3], block[3][9], block_sums[3][3];
+        row_products_avx2(core, core_sums, x, W, OW, d, 2 - d, OH);
+        for (int di = 0; di <= 2 - d; di++) {
+            memcpy(block[di], core, sizeof core);
+            memcpy(block_sums[di], core_sums, sizeof core_sums);
+        }
+        for (int r = 0; r < OH + 2 - d; r++) {
+            if (r >= 2 - d && r < OH) continue;
+            double edge[9], edge_sums[3];
+            row_products_avx2(edge, edge_sums, x, W, OW, d, r, r + 1);
+            for (int di = 0; di <= 2 - d; di++)
+                if (r >= di && r < di + OH) {
+                    for (int k = 0; k < 9; k++)
+                        block[di][k] += edge[k];
+                    for (int p = 0; p < 3; p++)
+                        block_sums[di][p] += edge_sums[p];
+                }
+        }
+        for (int di = 0; di <= 2 - d; di++) {
+            int di2 = di + d;
+            for (int p = 0; p < 3; p++)
+                for (int q = 0; q < 3; q++) {
+                    G[9 * (3 * di + p) + 3 * di2 + q] += block[di][3 * p + q];
+                    if (d) G[9 * (3 * di2 + q) + 3 * di + p] += block[di][3 * p + q];
+                }
+            if (d == 0)
+                for (int p = 0; p < 3; p++)
+                    S[3 * di + p] += block_sums[di][p];
+        }
     }
 }
 
@@ -679,11 +710,12 @@ void conv_bn_sparse_dsums(double *dsums, const double *A, const float *weight, c
     }
 }
 
-void conv_bn_moments_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
-                              const double *A, const double *S, const double *G, double npos,
-                              const double *local_dsums, const double *global_dsums, double count,
-                              const float *weight, const float *bias, const float *mean,
-                              const float *invstd, const float *gamma, int C) {
+void conv_bn_moments_backward_double(double *dweight, double *dbias, double *dgamma, double *dbeta,
+                                     const double *A, const double *S, const double *G, double npos,
+                                     const double *local_dsums, const double *global_dsums,
+                                     double count, const float *weight, const float *bias,
+                                     const float *mean, const float *invstd, const float *gamma,
+                                     int C) {
     for (int c = 0; c < C; c++) {
         /* dL/dy = gi * dy_pooled + k1 (y - mean) + k2 at every position (see above); the
          * dense part sum_pos (k1 (y - mean) + k2) p_k = alpha S_k + k1 (G w)_k, y = b + w.p */
@@ -696,11 +728,28 @@ void conv_bn_moments_backward(float *dweight, float *dbias, float *dgamma, float
             double gw = 0.0;
             for (int k2i = 0; k2i < 9; k2i++)
                 gw += G[9 * k + k2i] * w[k2i];
-            dweight[9 * c + k] += (float)(gi * A[10 * c + k] + alpha * S[k] + k1 * gw);
+            dweight[9 * c + k] = gi * A[10 * c + k] + alpha * S[k] + k1 * gw;
             ws += w[k] * S[k];
         }
-        dbias[c] += (float)(gi * A[10 * c + 9] + alpha * npos + k1 * ws);
-        dgamma[c] += (float)local_dsums[C + c];
-        dbeta[c] += (float)local_dsums[c];
+        dbias[c] = gi * A[10 * c + 9] + alpha * npos + k1 * ws;
+        dgamma[c] = local_dsums[C + c];
+        dbeta[c] = local_dsums[c];
+    }
+}
+
+void conv_bn_moments_backward(float *dweight, float *dbias, float *dgamma, float *dbeta,
+                              const double *A, const double *S, const double *G, double npos,
+                              const double *local_dsums, const double *global_dsums, double count,
+                              const float *weight, const float *bias, const float *mean,
+                              const float *invstd, const float *gamma, int C) {
+    double dw[9 * C], db[C], dg[C], dbt[C];
+    conv_bn_moments_backward_double(dw, db, dg, dbt, A, S, G, npos, local_dsums, global_dsums,
+                                    count, weight, bias, mean, invstd, gamma, C);
+    for (int i = 0; i < 9 * C; i++)
+        dweight[i] += (float)dw[i];
+    for (int c = 0; c < C; c++) {
+        dbias[c] += (float)db[c];
+        dgamma[c] += (float)dg[c];
+        dbeta[c] += (float)dbt[c];
     }
 }

@@ -1,7 +1,8 @@
 /* Data-parallel training of the seed CNN (DESIGN.md section 6). Every rank of the communicator
  * holds the same parameters and Adam state; a step of global batch B gives each rank a contiguous
  * slice of the step's samples. Per step: one allreduce of the BatchNorm sums (forward), one of
- * the BatchNorm gradient sums (backward), one of the gradient buffer, one preemption poll. */
+ * the BatchNorm gradient sums (backward), one of the gradient buffer (in double), one preemption
+ * poll. */
 #include "adfd/train.h"
 
 #include <math.h>
@@ -34,7 +35,10 @@ struct train_workspace {
     int64_t *rows;
     int *labels;
     float *mean, *invstd; /* [C] */
-    float *grads; /* [n_params + 1]: the last slot carries the loss sum in the same allreduce */
+    float *grads;         /* [n_params]: the step's gradient, for Adam */
+    /* [n_params + 1]: the gradient summed in double, allreduced; the last slot carries the loss
+     * sum in the same allreduce */
+    double *grad_sums;
 };
 typedef struct train_workspace activations;
 
@@ -65,6 +69,7 @@ static void activations_create(activations *a, int cap, int C) {
     a->mean = mallocCheck(2 * (size_t)C * sizeof(float));
     a->invstd = a->mean + C;
     a->grads = mallocCheck((model_param_count(C) + 1) * sizeof(float));
+    a->grad_sums = mallocCheck((model_param_count(C) + 1) * sizeof(double));
 }
 
 static void activations_free(activations *a) {
@@ -78,6 +83,7 @@ static void activations_free(activations *a) {
     free(a->labels);
     free(a->mean);
     free(a->grads);
+    free(a->grad_sums);
 }
 
 train_workspace *train_workspace_create(int cap, int channels) {
@@ -141,6 +147,14 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
     float *g = a->grads;
     memset(g, 0, (m->n_params + 1) * sizeof(float));
     cnn_tensors grad = model_tensors(g, C);
+    /* The Linear gradients are summed over samples in double (gs_lin: weight, then bias) and
+     * allreduced in double: the float result then does not depend on how the samples are split
+     * across ranks. The conv/BatchNorm gradients join them after the backward pass (in double
+     * too on the patch-moment path). */
+    double *gs = a->grad_sums;
+    size_t n_small = (size_t)(grad.linear_w - g);
+    double *gs_lin = gs + n_small;
+    memset(gs_lin, 0, (m->n_params - n_small) * sizeof(double));
     double loss = 0.0;
     /* One sample at a time, so that the Linear layer reads the block output from cache: it
      * fits in L2 (C*63*39 floats), the whole batch does not. Same sums in the same order. */
@@ -161,11 +175,16 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
         /* dividing by the GLOBAL batch makes the allreduced sum the mean gradient */
         loss += softmax_xent_forward_backward(dlogits, NULL, logits, labels + b, 1, ADFD_N_CLASSES,
                                               1.0f / (float)Bs);
-        /* the large-C backward makes the input gradient itself, plane by plane in cache */
-        float *dpooled = use_moments ? NULL : a->dpooled + b * PSz;
-        if (dpooled) memset(dpooled, 0, PSz * sizeof(float));
-        linear_backward(dpooled, grad.linear_w, grad.linear_b, dlogits, a->pooled, m->linear_w, 1,
-                        PS, ADFD_N_CLASSES);
+        linear_backward_weight_double(gs_lin, gs_lin + (size_t)ADFD_N_CLASSES * PS, dlogits,
+                                      a->pooled, 1, PS, ADFD_N_CLASSES);
+        /* the large-C backward makes the input gradient itself, plane by plane in cache; here
+         * the float weight gradient linear_backward adds is not used */
+        if (!use_moments) {
+            float *dpooled = a->dpooled + b * PSz;
+            memset(dpooled, 0, PSz * sizeof(float));
+            linear_backward(dpooled, grad.linear_w, grad.linear_b, dlogits, a->pooled, m->linear_w,
+                            1, PS, ADFD_N_CLASSES);
+        }
     }
     double local_dsums[2 * C], dsums[2 * C];
     if (use_moments) {
@@ -175,9 +194,10 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
         conv_bn_sparse_dsums(local_dsums, A, m->conv_w, m->conv_b, a->mean, a->invstd, C);
         memcpy(dsums, local_dsums, sizeof dsums);
         ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, dsums, 2 * C, MPI_DOUBLE, MPI_SUM, comm));
-        conv_bn_moments_backward(grad.conv_w, grad.conv_b, grad.bn_w, grad.bn_b, A, patch_S,
-                                 patch_G, local_count, local_dsums, dsums, count, m->conv_w,
-                                 m->conv_b, a->mean, a->invstd, m->bn_w, C);
+        /* straight into the double sums (parameter order conv_w, conv_b, bn_w, bn_b) */
+        conv_bn_moments_backward_double(gs, gs + 9 * C, gs + 10 * C, gs + 11 * C, A, patch_S,
+                                        patch_G, local_count, local_dsums, dsums, count, m->conv_w,
+                                        m->conv_b, a->mean, a->invstd, m->bn_w, C);
     } else {
         conv_bn_pool_backward_sums(local_dsums, a->dpooled, a->pool_xhat, a->pool_arg, out_scale,
                                    nb, C, H, W);
@@ -187,14 +207,21 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
                               a->pool_arg, out_scale, x, m->conv_w, m->conv_b, a->mean, a->invstd,
                               m->bn_w, local_dsums, dsums, count, nb, C, H, W);
     }
+    if (!use_moments)
+        for (size_t i = 0; i < n_small; i++)
+            gs[i] = g[i];
     /* With batch statistics the loss does not depend on the conv bias at all: its gradient is
      * exactly 0 and what a float computation returns is rounding noise, which Adam would turn
      * into +-lr steps that differ with the number of ranks. Use the exact value. */
-    memset(grad.conv_b, 0, (size_t)C * sizeof(float));
-    g[m->n_params] = (float)loss;
-    ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, g, (int)m->n_params + 1, MPI_FLOAT, MPI_SUM, comm));
+    for (int c = 0; c < C; c++)
+        gs[9 * C + c] = 0.0;
+    gs[m->n_params] = loss;
+    ADFD_MPI_CHECK(
+        MPI_Allreduce(MPI_IN_PLACE, gs, (int)m->n_params + 1, MPI_DOUBLE, MPI_SUM, comm));
+    for (size_t i = 0; i < m->n_params; i++)
+        g[i] = (float)gs[i];
     if (adam) adam_update(adam, m->params, g);
-    return g[m->n_params];
+    return gs[m->n_params];
 }
 
 /* One optimisation step on samples order[start .. start+Bs) of the epoch, this rank's slice

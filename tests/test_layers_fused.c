@@ -1,8 +1,9 @@
 /* The fused block's plane kernels: the AVX2 and the portable C paths agree, the block + Linear
  * kernel (conv_bn_pool_linear_forward) agrees with the block followed by linear_forward, the
  * sparse backward that makes the Linear input gradient itself agrees with the one given that
- * gradient, and no kernel writes past its output rows (sentinels after every buffer). Run at the
- * network's geometry (pooled rows of 39: a partial vector) and at a small one. */
+ * gradient, the patch moments of both paths agree, and no kernel writes past its output rows
+ * (sentinels after every buffer). Run at the network's geometry (pooled rows of 39: a partial
+ * vector) and at a small one. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,6 +112,16 @@ static void run_case(int B, int C, int H, int W) {
         for (int i = 0; i < 10 * C; i++)
             CHECK_CLOSE(f->A[i], ref_A[i], 1e-4, 1e-4);
     }
+    /* the patch moments (BatchNorm statistics and backward at large C) */
+    double S[2][9], G[2][81];
+    for (int portable = 0; portable < 2; portable++) {
+        layers_use_portable_kernels(portable);
+        conv_patch_moments(S[portable], G[portable], x, B, H, W);
+    }
+    for (int k = 0; k < 9; k++)
+        CHECK_CLOSE(S[0][k], S[1][k], 1e-6, 1e-6);
+    for (int k = 0; k < 81; k++)
+        CHECK_CLOSE(G[0][k], G[1][k], 1e-6, 1e-6);
     layers_use_portable_kernels(0);
     for (size_t i = 0; i < NP; i++)
         if (r[0].arg[i] != r[1].arg[i] || fabsf(r[0].out[i] - r[1].out[i]) > 1e-5f) {

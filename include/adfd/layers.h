@@ -79,6 +79,12 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int B, int IC, int OC);
 
+/* dweight (OC,IC), dbias (OC) += dout^T inp in double, for inp (B,IC), dout (B,OC): the
+ * products of floats are exact in double, so a sum over samples split across ranks and
+ * allreduced in double rounds to the same float as the sum on one rank. */
+void linear_backward_weight_double(double *dweight, double *dbias, const float *dout,
+                                   const float *inp, int B, int IC, int OC);
+
 /* Softmax cross-entropy of logits (B,K) with labels (B). probs (B,K) written (may be NULL);
  * dlogits (B,K) = (softmax - onehot) * dscale written (may be NULL; dscale = 1 / global batch so
  * that the allreduced gradient is the mean). Returns the SUM of the B losses. */
@@ -160,5 +166,13 @@ void conv_bn_moments_backward(float *dweight, float *dbias, float *dgamma, float
                               const double *local_dsums, const double *global_dsums, double count,
                               const float *weight, const float *bias, const float *mean,
                               const float *invstd, const float *gamma, int C);
+/* The same gradients in double, written (=): a data-parallel step sums them over ranks in double
+ * so that the float result does not depend on the number of ranks. */
+void conv_bn_moments_backward_double(double *dweight, double *dbias, double *dgamma, double *dbeta,
+                                     const double *A, const double *S, const double *G, double npos,
+                                     const double *local_dsums, const double *global_dsums,
+                                     double count, const float *weight, const float *bias,
+                                     const float *mean, const float *invstd, const float *gamma,
+                                     int C);
 
 #endif
