@@ -30,14 +30,11 @@ struct mel_frontend {
     float *power;        /* [n_freq][FEATURES_GROUP], 4 |X|^2 (fftwf_malloc: aligned) */
     int use_avx2;        /* the AVX2 kernels (same results) */
     fftwf_plan plan;
-    /* sparse filterbank: filter m has weights fb_weight[fb_start[m] .. fb_start[m+1]) on bins
-     * fb_first_bin[m], fb_first_bin[m]+1, ... */
-    int *fb_start;     /* [n_mels+1] */
-    int *fb_first_bin; /* [n_mels] */
-    float *fb_weight;  /* [nonzeros], the weights / 4 (the power is 4 |X|^2) */
-    mel_sparse_fb fb;  /* the three arrays above, for the kernels */
-    float *fb_dense;   /* [n_freq][n_mels], torchaudio layout */
-    float *mel_work;   /* a clip's spectrogram, kept between clips (no page faults per clip) */
+    mel_filter *fb_filters; /* [n_mels], sparse filterbank (src/features_kernels.h) */
+    float *fb_weight;       /* [nonzeros], the weights / 4 (the power is 4 |X|^2) */
+    mel_sparse_fb fb;       /* the two arrays above, for the kernels */
+    float *fb_dense;        /* [n_freq][n_mels], torchaudio layout */
+    float *mel_work;        /* a clip's spectrogram, kept between clips (no page faults per clip) */
     size_t mel_work_capacity;
 };
 
@@ -114,8 +111,7 @@ static void melscale_fbanks(float *fb, int n_freq, double f_min, double f_max, i
 
 static void build_sparse_filterbank(mel_frontend *fe) {
     int n_mels = fe->p.n_mels, n_freq = fe->n_freq;
-    fe->fb_start = mallocCheck((size_t)(n_mels + 1) * sizeof(int));
-    fe->fb_first_bin = mallocCheck((size_t)n_mels * sizeof(int));
+    fe->fb_filters = mallocCheck((size_t)n_mels * sizeof(mel_filter));
     fe->fb_weight = mallocCheck((size_t)n_freq * n_mels * sizeof(float));
     int nnz = 0;
     for (int m = 0; m < n_mels; m++) {
@@ -125,13 +121,17 @@ static void build_sparse_filterbank(mel_frontend *fe) {
                 if (first == n_freq) first = k;
                 last = k;
             }
-        fe->fb_start[m] = nnz;
-        fe->fb_first_bin[m] = first < n_freq ? first : 0;
+        mel_filter f = {m, first < n_freq ? first : 0, last - first + 1 > 0 ? last - first + 1 : 0,
+                        nnz};
         for (int k = first; k <= last; k++)
             fe->fb_weight[nnz++] = 0.25f * fe->fb_dense[(size_t)k * n_mels + m];
+        /* insertion by n_bins, after the filters of as many bins: a stable order */
+        int i = m;
+        for (; i > 0 && fe->fb_filters[i - 1].n_bins > f.n_bins; i--)
+            fe->fb_filters[i] = fe->fb_filters[i - 1];
+        fe->fb_filters[i] = f;
     }
-    fe->fb_start[n_mels] = nnz;
-    fe->fb = (mel_sparse_fb){n_mels, fe->fb_start, fe->fb_first_bin, fe->fb_weight};
+    fe->fb = (mel_sparse_fb){n_mels, fe->fb_filters, fe->fb_weight};
 }
 
 /* The batched FFT: the real frames seen as complex [BATCH][dist] in, [BATCH][dist] out. */
@@ -221,8 +221,7 @@ void mel_frontend_free(mel_frontend *fe) {
     fftwf_free(fe->power);
     free(fe->twiddle);
     free(fe->window);
-    free(fe->fb_start);
-    free(fe->fb_first_bin);
+    free(fe->fb_filters);
     free(fe->fb_weight);
     free(fe->fb_dense);
     free(fe->mel_work);
@@ -299,10 +298,11 @@ split_power_group(float *pw, const float *spec, int frame_floats, int h, const f
 
 __attribute__((noinline, optimize("fp-contract=off"))) void
 mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb, int log_db) {
-    for (int m = 0; m < fb->n_mels; m++) {
-        const float *w = fb->weight + fb->start[m];
-        int n_bins = fb->start[m + 1] - fb->start[m];
-        const float *p = pw + (size_t)fb->first_bin[m] * FEATURES_GROUP;
+    for (int i = 0; i < fb->n_mels; i++) {
+        const mel_filter *f = &fb->filters[i];
+        const float *w = fb->weight + f->offset;
+        int n_bins = f->n_bins, m = f->band;
+        const float *p = pw + (size_t)f->first_bin * FEATURES_GROUP;
         float acc[FEATURES_GROUP];
         for (int b = 0; b < FEATURES_GROUP; b++)
             acc[b] = n_bins > 0 ? w[0] * p[b] : 0.0f;

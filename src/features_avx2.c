@@ -103,16 +103,17 @@ __attribute__((target("avx2"))) void mel_bands_group_avx2(float *dst, int64_t st
                                                           const float *pw, const mel_sparse_fb *fb,
                                                           int log_db) {
     __m256 sums[ADFD_N_MELS];
-    for (int m = 0; m < fb->n_mels; m++) {
-        const float *w = fb->weight + fb->start[m];
-        int n_bins = fb->start[m + 1] - fb->start[m];
-        const float *p = pw + (size_t)fb->first_bin[m] * FEATURES_GROUP;
+    for (int i = 0; i < fb->n_mels; i++) {
+        const mel_filter *f = &fb->filters[i];
+        const float *w = fb->weight + f->offset;
+        int n_bins = f->n_bins;
+        const float *p = pw + (size_t)f->first_bin * FEATURES_GROUP;
         __m256 acc = _mm256_setzero_ps();
         if (n_bins > 0) acc = _mm256_mul_ps(_mm256_broadcast_ss(&w[0]), _mm256_load_ps(p));
         for (int j = 1; j < n_bins; j++)
             acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_broadcast_ss(&w[j]),
                                                    _mm256_load_ps(p + j * FEATURES_GROUP)));
-        sums[m] = acc;
+        sums[f->band] = acc;
     }
     /* the dB conversion in a loop of its own: its long dependency chains then overlap */
     for (int m = 0; m < fb->n_mels; m++)

@@ -18,13 +18,19 @@
 
 enum { FEATURES_GROUP = 8 };
 
-/* The sparse filterbank, weights scaled by 1/4: band m has fb_start[m+1] - fb_start[m]
- * weights fb_weight[fb_start[m] ..] on bins fb_first_bin[m], fb_first_bin[m] + 1, ... */
+/* One mel filter of the sparse filterbank: weights weight[offset .. offset + n_bins) on bins
+ * first_bin, first_bin + 1, ... */
+typedef struct {
+    int band, first_bin, n_bins, offset;
+} mel_filter;
+
+/* The sparse filterbank, weights scaled by 1/4. The filters are listed by their number of bins
+ * (1, 2, ..., each band once): the inner loop then ends after the same count as the last time
+ * and its branch is predicted; in band order it mispredicted on most bands. */
 typedef struct {
     int n_mels;
-    const int *start;     /* [n_mels + 1] */
-    const int *first_bin; /* [n_mels] */
-    const float *weight;  /* [nonzeros] */
+    const mel_filter *filters; /* [n_mels] */
+    const float *weight;       /* [nonzeros] */
 } mel_sparse_fb;
 
 /* Bins k and h-k of one frame from Z[k] = (zkr, zki) and Z[h-k] = (zjr, zji), times 4:
