@@ -274,13 +274,22 @@ HOT void linear_backward_weight_double(double *dweight, double *dbias, const flo
                                        const float *inp, int B, int IC, int OC) {
     for (int b = 0; b < B; b++) {
         const float *x = inp + (size_t)b * IC;
-        for (int o = 0; o < OC; o++) {
-            double g = dout[b * OC + o];
-            double *dw = dweight + (size_t)o * IC;
+        int o = 0;
+        for (; o + 2 <= OC; o += 2) { /* two outputs per pass: x is read once */
+            double g0 = dout[b * OC + o], g1 = dout[b * OC + o + 1];
+            double *dw0 = dweight + (size_t)o * IC, *dw1 = dw0 + IC;
+            for (int i = 0; i < IC; i++) {
+                dw0[i] += g0 * x[i];
+                dw1[i] += g1 * x[i];
+            }
+        }
+        for (; o < OC; o++) {
+            double g = dout[b * OC + o], *dw = dweight + (size_t)o * IC;
             for (int i = 0; i < IC; i++)
                 dw[i] += g * x[i];
-            dbias[o] += g;
         }
+        for (o = 0; o < OC; o++)
+            dbias[o] += dout[b * OC + o];
     }
 }
 

@@ -50,6 +50,12 @@ static pool_geometry pool_geometry_of(int H, int W) {
 
 /* xe, xo [H][RS]: the even and the odd columns of one sample x [H][W], zero padded */
 static void deinterleave(float *xe, float *xo, const float *x, int H, int W, int RS) {
+#ifdef HAVE_AVX2_KERNELS
+    if (use_avx2()) {
+        deinterleave_avx2(xe, xo, x, H, W, RS);
+        return;
+    }
+#endif
     int half = W / 2; /* W is even */
     for (int r = 0; r < H; r++) {
         const float *row = x + (size_t)r * W;

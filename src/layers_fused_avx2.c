@@ -14,6 +14,38 @@ int cpu_has_avx2_fma(void) {
     return known;
 }
 
+/* deinterleave (src/layers_fused.c): 16 input values at a time, split by two shuffles */
+#define DEINTERLEAVE_AHEAD 24
+__attribute__((target("avx2,fma"))) void deinterleave_avx2(float *xe, float *xo, const float *x,
+                                                           int H, int W, int RS) {
+    int half = W / 2, full = W / 16 * 16;
+    for (int r = 0; r < H; r++) {
+        const float *row = x + (size_t)r * W;
+        float *e = xe + r * RS, *o = xo + r * RS;
+        /* the sample is usually not in L1/L2 (a batch is MBs): fetch a few rows ahead */
+        if (r + DEINTERLEAVE_AHEAD < H)
+            for (int c = 0; c < W; c += 16)
+                _mm_prefetch((const char *)(row + DEINTERLEAVE_AHEAD * W + c), _MM_HINT_T0);
+        int q = 0;
+        for (; 2 * q < full; q += 8) {
+            __m256 a = _mm256_loadu_ps(row + 2 * q), b = _mm256_loadu_ps(row + 2 * q + 8);
+            /* per 128-bit half: a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit pairs in order */
+            __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+            __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+            _mm256_storeu_ps(e + q, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                        _mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0))));
+            _mm256_storeu_ps(o + q, _mm256_castpd_ps(_mm256_permute4x64_pd(
+                                        _mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+        for (; q < half; q++) {
+            e[q] = row[2 * q];
+            o[q] = row[2 * q + 1];
+        }
+        for (; q < RS; q++)
+            e[q] = o[q] = 0.0f;
+    }
+}
+
 /* lanes j0 .. j0+7 of a row of n valid values: a full load, or a masked one past the row end */
 __attribute__((target("avx2,fma"))) static inline __m256 load_row(const float *row, int j0, int n) {
     if (j0 + 8 <= n) return _mm256_loadu_ps(row + j0);
@@ -55,83 +87,152 @@ __attribute__((target("avx2,fma"))) static inline void store_codes(uint8_t *dst,
     memcpy(dst, tmp, (size_t)n);
 }
 
+#define AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) static inline
+
+/* The plane kernel's loop-invariant state, in locals: stores through out/arg could alias the
+ * pool_plane struct, which would make GCC reload its fields after every store. */
+typedef struct {
+    __m256 wv[9], bias;
+    const float *xe, *xo, *lw0, *lw1;
+    float *out;
+    uint8_t *arg;
+    int RS, PW, drop, logits;
+    uint64_t stream;
+    uint32_t e0, threshold;
+} plane_state;
+
+/* Pooled units j .. j+7 of row pi (n of them valid, n < 8 only for the row's tail; last: the
+ * plane's last row, where nothing may be written past the row). */
+AVX2_INLINE void pool_vector(const plane_state *st, __m256 *l0, __m256 *l1, int pi, int j, int n,
+                             int last) {
+    int RS = st->RS, row = pi * st->PW;
+    const float *xe = st->xe + 2 * pi * RS + j, *xo = st->xo + 2 * pi * RS + j;
+    __m256 y0 = st->bias, y1 = y0, y2 = y0, y3 = y0;
+    for (int r = 0; r < 4; r++) { /* input row 2*pi + r: tap row r (dr = 0), r-1 (dr = 1) */
+        const float *E = xe + r * RS, *O = xo + r * RS;
+        __m256 e0 = _mm256_loadu_ps(E), o0 = _mm256_loadu_ps(O);
+        __m256 e1 = _mm256_loadu_ps(E + 1), o1 = _mm256_loadu_ps(O + 1);
+        if (r < 3) {
+            const __m256 *t = st->wv + 3 * r;
+            y0 =
+                _mm256_fmadd_ps(t[2], e1, _mm256_fmadd_ps(t[1], o0, _mm256_fmadd_ps(t[0], e0, y0)));
+            y1 =
+                _mm256_fmadd_ps(t[2], o1, _mm256_fmadd_ps(t[1], e1, _mm256_fmadd_ps(t[0], o0, y1)));
+        }
+        if (r > 0) {
+            const __m256 *t = st->wv + 3 * (r - 1);
+            y2 =
+                _mm256_fmadd_ps(t[2], e1, _mm256_fmadd_ps(t[1], o0, _mm256_fmadd_ps(t[0], e0, y2)));
+            y3 =
+                _mm256_fmadd_ps(t[2], o1, _mm256_fmadd_ps(t[1], e1, _mm256_fmadd_ps(t[0], o0, y3)));
+        }
+    }
+    /* first maximum in row-major window order, as PyTorch (strict >) */
+    __m256 g01 = _mm256_cmp_ps(y1, y0, _CMP_GT_OQ), g23 = _mm256_cmp_ps(y3, y2, _CMP_GT_OQ);
+    __m256 zb01 = _mm256_blendv_ps(y0, y1, g01), zb23 = _mm256_blendv_ps(y2, y3, g23);
+    __m256 g = _mm256_cmp_ps(zb23, zb01, _CMP_GT_OQ);
+    __m256 z = _mm256_blendv_ps(zb01, zb23, g);
+    /* a unit passes when it is in the row, its ReLU is on and dropout keeps it */
+    __m256 on = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);
+    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i in_row = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane);
+    if (n < 8) on = _mm256_and_ps(on, _mm256_castsi256_ps(in_row));
+    if (st->drop)
+        on = _mm256_and_ps(on, keep_mask_avx2(st->stream, st->e0 + row + j, st->threshold));
+    __m256 o = _mm256_and_ps(on, z);
+    if (st->logits) {
+        *l0 = _mm256_fmadd_ps(o, load_row(st->lw0 + row, j, st->PW), *l0);
+        *l1 = _mm256_fmadd_ps(o, load_row(st->lw1 + row, j, st->PW), *l1);
+    }
+    if (st->out) {
+        if (n == 8)
+            _mm256_storeu_ps(st->out + row + j, o);
+        else
+            _mm256_maskstore_ps(st->out + row + j, in_row, o);
+    }
+    if (st->arg) {
+        /* code = 2 * (lower pair wins) + the winner within its pair, or INACTIVE */
+        __m256i k01 = _mm256_srli_epi32(_mm256_castps_si256(g01), 31);
+        __m256i k23 = _mm256_sub_epi32(_mm256_set1_epi32(2), _mm256_castps_si256(g23));
+        __m256i k = _mm256_blendv_epi8(k01, k23, _mm256_castps_si256(g));
+        k = _mm256_blendv_epi8(_mm256_set1_epi32(ADFD_POOL_INACTIVE), k, _mm256_castps_si256(on));
+        /* a full 8-byte store in the tail writes the next row's first code, which that row
+         * overwrites later: only the plane's last row needs the exact store */
+        store_codes(st->arg + row + j, k, last ? n : 8);
+    }
+}
+
 /* pool_plane (layers_kernels.h), the four window outputs of 8 pooled units in registers: the
  * 9 taps of each output in the order of conv_quad, then the pool, the ReLU and dropout as
  * compares and blends, and the Linear dot products as two more multiply-adds. */
 __attribute__((target("avx2,fma"))) void pool_plane_avx2(const pool_plane *p) {
-    __m256 wv[9];
+    plane_state st;
     for (int k = 0; k < 9; k++)
-        wv[k] = _mm256_set1_ps(p->taps[k]);
-    __m256 zero = _mm256_setzero_ps();
-    __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256 l0 = zero, l1 = zero;
-    if (p->logit_lanes) {
+        st.wv[k] = _mm256_set1_ps(p->taps[k]);
+    st.bias = _mm256_set1_ps(p->tap_bias);
+    st.xe = p->xe;
+    st.xo = p->xo;
+    st.lw0 = p->lw0;
+    st.lw1 = p->lw1;
+    st.out = p->out;
+    st.arg = p->arg;
+    st.RS = p->RS;
+    st.PW = p->PW;
+    st.drop = p->threshold != 0;
+    st.logits = p->logit_lanes != NULL;
+    st.stream = p->stream;
+    st.e0 = p->e0;
+    st.threshold = p->threshold;
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+    if (st.logits) {
         l0 = _mm256_loadu_ps(p->logit_lanes[0]);
         l1 = _mm256_loadu_ps(p->logit_lanes[1]);
     }
-    int RS = p->RS, PW = p->PW;
-    for (int pi = 0; pi < p->PH; pi++) {
-        const float *xe = p->xe + 2 * pi * RS, *xo = p->xo + 2 * pi * RS;
-        int row = pi * PW;
-        for (int j = 0; j < p->L; j += 8) {
-            __m256 y0 = _mm256_set1_ps(p->tap_bias), y1 = y0, y2 = y0, y3 = y0;
-            for (int r = 0; r < 4; r++) { /* input row 2*pi + r: tap row r (dr = 0), r-1 (dr = 1) */
-                const float *E = xe + r * RS + j, *O = xo + r * RS + j;
-                __m256 e0 = _mm256_loadu_ps(E), o0 = _mm256_loadu_ps(O);
-                __m256 e1 = _mm256_loadu_ps(E + 1), o1 = _mm256_loadu_ps(O + 1);
-                if (r < 3) {
-                    const __m256 *t = wv + 3 * r;
-                    y0 = _mm256_fmadd_ps(t[2], e1,
-                                         _mm256_fmadd_ps(t[1], o0, _mm256_fmadd_ps(t[0], e0, y0)));
-                    y1 = _mm256_fmadd_ps(t[2], o1,
-                                         _mm256_fmadd_ps(t[1], e1, _mm256_fmadd_ps(t[0], o0, y1)));
-                }
-                if (r > 0) {
-                    const __m256 *t = wv + 3 * (r - 1);
-                    y2 = _mm256_fmadd_ps(t[2], e1,
-                                         _mm256_fmadd_ps(t[1], o0, _mm256_fmadd_ps(t[0], e0, y2)));
-                    y3 = _mm256_fmadd_ps(t[2], o1,
-                                         _mm256_fmadd_ps(t[1], e1, _mm256_fmadd_ps(t[0], o0, y3)));
-                }
-            }
-            /* first maximum in row-major window order, as PyTorch (strict >); code as int */
-            __m256 g01 = _mm256_cmp_ps(y1, y0, _CMP_GT_OQ), g23 = _mm256_cmp_ps(y3, y2, _CMP_GT_OQ);
-            __m256 zb01 = _mm256_blendv_ps(y0, y1, g01), zb23 = _mm256_blendv_ps(y2, y3, g23);
-            __m256 g = _mm256_cmp_ps(zb23, zb01, _CMP_GT_OQ);
-            __m256 z = _mm256_blendv_ps(zb01, zb23, g);
-            /* a unit passes when it is in the row, its ReLU is on and dropout keeps it */
-            __m256 on = _mm256_and_ps(
-                _mm256_cmp_ps(z, zero, _CMP_GT_OQ),
-                _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(PW - j), lane)));
-            if (p->threshold)
-                on = _mm256_and_ps(on, keep_mask_avx2(p->stream, p->e0 + row + j, p->threshold));
-            __m256 o = _mm256_and_ps(on, z);
-            int n = PW - j < 8 ? PW - j : 8;
-            if (p->logit_lanes) {
-                l0 = _mm256_fmadd_ps(o, load_row(p->lw0 + row, j, PW), l0);
-                l1 = _mm256_fmadd_ps(o, load_row(p->lw1 + row, j, PW), l1);
-            }
-            if (p->out) {
-                if (n == 8)
-                    _mm256_storeu_ps(p->out + row + j, o);
-                else
-                    _mm256_maskstore_ps(p->out + row + j,
-                                        _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane), o);
-            }
-            if (p->arg) {
-                /* code = 2 * (lower pair wins) + the winner within its pair, or INACTIVE */
-                __m256i k01 = _mm256_srli_epi32(_mm256_castps_si256(g01), 31);
-                __m256i k23 = _mm256_sub_epi32(_mm256_set1_epi32(2), _mm256_castps_si256(g23));
-                __m256i k = _mm256_blendv_epi8(k01, k23, _mm256_castps_si256(g));
-                k = _mm256_blendv_epi8(_mm256_set1_epi32(ADFD_POOL_INACTIVE), k,
-                                       _mm256_castps_si256(on));
-                store_codes(p->arg + row + j, k, n);
-            }
-        }
+    int PH = p->PH, PW = p->PW, full = PW / 8 * 8;
+    for (int pi = 0; pi < PH; pi++) {
+        for (int j = 0; j < full; j += 8)
+            pool_vector(&st, &l0, &l1, pi, j, 8, 0);
+        if (full < PW) pool_vector(&st, &l0, &l1, pi, full, PW - full, pi == PH - 1);
     }
-    if (p->logit_lanes) {
+    if (st.logits) {
         _mm256_storeu_ps(p->logit_lanes[0], l0);
         _mm256_storeu_ps(p->logit_lanes[1], l1);
+    }
+}
+
+/* The 10 accumulators of sparse_plane for lanes jv .. jv+7 (n valid) over all pooled rows */
+AVX2_INLINE void sparse_block(__m256 a[10], const sparse_plane *s, int jv, int n) {
+    int RS = s->RS, PW = s->PW, PH = s->PH;
+    const uint8_t *arg = s->arg;
+    const float *lw0 = s->lw0, *lw1 = s->lw1, *xe = s->xe + jv, *xo = s->xo + jv;
+    __m256 g0 = _mm256_set1_ps(s->g0), g1 = _mm256_set1_ps(s->g1);
+    for (int pi = 0; pi < PH; pi++) {
+        int row = pi * PW;
+        /* lanes past the row: weights 0, so d = 0 and every window gradient is 0 */
+        __m256 d = _mm256_fmadd_ps(g1, load_row(lw1 + row, jv, PW),
+                                   _mm256_mul_ps(g0, load_row(lw0 + row, jv, PW)));
+        uint64_t bytes = 0; /* the codes of lanes jv .. jv+n, none read past the row */
+        if (n == 8)
+            memcpy(&bytes, arg + row + jv, 8);
+        else
+            for (int l = 0; l < n; l++)
+                bytes |= (uint64_t)arg[row + jv + l] << (8 * l);
+        __m256i code = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
+        for (int dr = 0; dr < 2; dr++) {
+            __m256 ge = _mm256_and_ps(
+                d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(2 * dr))));
+            __m256 go = _mm256_and_ps(
+                d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(2 * dr + 1))));
+            a[9] = _mm256_add_ps(a[9], _mm256_add_ps(ge, go));
+            for (int di = 0; di < 3; di++) {
+                const float *E = xe + (2 * pi + dr + di) * RS, *O = xo + (2 * pi + dr + di) * RS;
+                __m256 e0 = _mm256_loadu_ps(E), e1 = _mm256_loadu_ps(E + 1);
+                __m256 o0 = _mm256_loadu_ps(O), o1 = _mm256_loadu_ps(O + 1);
+                a[3 * di] = _mm256_fmadd_ps(go, o0, _mm256_fmadd_ps(ge, e0, a[3 * di]));
+                a[3 * di + 1] = _mm256_fmadd_ps(go, e1, _mm256_fmadd_ps(ge, o0, a[3 * di + 1]));
+                a[3 * di + 2] = _mm256_fmadd_ps(go, o1, _mm256_fmadd_ps(ge, e1, a[3 * di + 2]));
+            }
+        }
     }
 }
 
@@ -139,43 +240,15 @@ __attribute__((target("avx2,fma"))) void pool_plane_avx2(const pool_plane *p) {
  * accumulators stay in registers; the window gradients are made in registers from the codes
  * and the Linear weights, never stored. */
 __attribute__((target("avx2,fma"))) void sparse_plane_avx2(const sparse_plane *s) {
-    int RS = s->RS, PW = s->PW;
-    __m256 g0 = _mm256_set1_ps(s->g0), g1 = _mm256_set1_ps(s->g1);
-    for (int jv = 0; jv < s->L; jv += 8) {
+    int PW = s->PW;
+    for (int jv = 0; jv < PW; jv += 8) {
         __m256 a[10];
         for (int k = 0; k < 10; k++)
             a[k] = _mm256_setzero_ps();
-        int n = PW - jv < 8 ? PW - jv : 8;
-        for (int pi = 0; pi < s->PH; pi++) {
-            int row = pi * PW;
-            /* lanes past the row: weights 0, so d = 0 and every window gradient is 0 */
-            __m256 d = _mm256_fmadd_ps(g1, load_row(s->lw1 + row, jv, PW),
-                                       _mm256_mul_ps(g0, load_row(s->lw0 + row, jv, PW)));
-            uint64_t bytes = 0; /* the codes of lanes jv .. jv+n, none read past the row */
-            if (n == 8)
-                memcpy(&bytes, s->arg + row + jv, 8);
-            else
-                for (int l = 0; l < n; l++)
-                    bytes |= (uint64_t)s->arg[row + jv + l] << (8 * l);
-            __m256i code = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
-            __m256 gw[4];
-            for (int q = 0; q < 4; q++)
-                gw[q] = _mm256_and_ps(
-                    d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(q))));
-            for (int dr = 0; dr < 2; dr++) {
-                __m256 ge = gw[2 * dr], go = gw[2 * dr + 1];
-                a[9] = _mm256_add_ps(a[9], _mm256_add_ps(ge, go));
-                for (int di = 0; di < 3; di++) {
-                    const float *E = s->xe + (2 * pi + dr + di) * RS + jv;
-                    const float *O = s->xo + (2 * pi + dr + di) * RS + jv;
-                    __m256 e0 = _mm256_loadu_ps(E), e1 = _mm256_loadu_ps(E + 1);
-                    __m256 o0 = _mm256_loadu_ps(O), o1 = _mm256_loadu_ps(O + 1);
-                    a[3 * di] = _mm256_fmadd_ps(go, o0, _mm256_fmadd_ps(ge, e0, a[3 * di]));
-                    a[3 * di + 1] = _mm256_fmadd_ps(go, e1, _mm256_fmadd_ps(ge, o0, a[3 * di + 1]));
-                    a[3 * di + 2] = _mm256_fmadd_ps(go, o1, _mm256_fmadd_ps(ge, e1, a[3 * di + 2]));
-                }
-            }
-        }
+        if (jv + 8 <= PW)
+            sparse_block(a, s, jv, 8);
+        else
+            sparse_block(a, s, jv, PW - jv);
         for (int k = 0; k < 10; k++) {
             float v[8];
             _mm256_storeu_ps(v, a[k]);
