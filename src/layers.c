@@ -272,24 +272,29 @@ HOT void linear_backward(float *dinp, float *dweight, float *dbias, const float 
 
 HOT void linear_backward_weight_double(double *dweight, double *dbias, const float *dout,
                                        const float *inp, int B, int IC, int OC) {
-    for (int b = 0; b < B; b++) {
-        const float *x = inp + (size_t)b * IC;
+    /* two samples per pass over dweight, which is larger than L2 at large C (the pass is
+     * memory-bound); an odd last sample pairs with itself at gradient 0 (adds +0) */
+    for (int b = 0; b < B; b += 2) {
+        int pair = b + 1 < B;
+        const float *x0 = inp + (size_t)b * IC, *x1 = pair ? x0 + IC : x0;
+        const float *g0 = dout + (size_t)b * OC, *g1 = g0 + OC;
         int o = 0;
-        for (; o + 2 <= OC; o += 2) { /* two outputs per pass: x is read once */
-            double g0 = dout[b * OC + o], g1 = dout[b * OC + o + 1];
+        for (; o + 2 <= OC; o += 2) { /* and two outputs: x0, x1 are read once */
+            double a0 = g0[o], c0 = pair ? g1[o] : 0.0;
+            double a1 = g0[o + 1], c1 = pair ? g1[o + 1] : 0.0;
             double *dw0 = dweight + (size_t)o * IC, *dw1 = dw0 + IC;
             for (int i = 0; i < IC; i++) {
-                dw0[i] += g0 * x[i];
-                dw1[i] += g1 * x[i];
+                dw0[i] += a0 * x0[i] + c0 * x1[i];
+                dw1[i] += a1 * x0[i] + c1 * x1[i];
             }
         }
         for (; o < OC; o++) {
-            double g = dout[b * OC + o], *dw = dweight + (size_t)o * IC;
+            double a = g0[o], c = pair ? g1[o] : 0.0, *dw = dweight + (size_t)o * IC;
             for (int i = 0; i < IC; i++)
-                dw[i] += g * x[i];
+                dw[i] += a * x0[i] + c * x1[i];
         }
         for (o = 0; o < OC; o++)
-            dbias[o] += dout[b * OC + o];
+            dbias[o] += g0[o] + (pair ? g1[o] : 0.0);
     }
 }
 

@@ -27,7 +27,7 @@ static const char ckpt_end[8] = {'A', 'D', 'F', 'D', 'E', 'N', 'D', '!'};
 struct train_workspace {
     int cap;
     float *x;                        /* [cap][128][80] band-normalised input */
-    float *pooled;                   /* [cap][C*63*39] block output (after dropout) */
+    float *pooled;                   /* [2][C*63*39] block output of a pair of samples */
     float *pool_xhat;                /* [cap][C*63*39] */
     uint8_t *pool_arg;               /* [cap][C*63*39] */
     float *dpooled;                  /* [cap][C*63*39] */
@@ -56,7 +56,7 @@ static void activations_create(activations *a, int cap, int C) {
     size_t P = (size_t)C * ADFD_POOL_H * ADFD_POOL_W, n = cap > 0 ? (size_t)cap : 1;
     a->cap = cap;
     a->x = mallocCheck(n * SAMPLE_SIZE * sizeof(float));
-    a->pooled = mallocCheck(n * P * sizeof(float));
+    a->pooled = mallocCheck((n < 2 ? n : 2) * P * sizeof(float));
     /* only the small-C path keeps the normalised values of the pooled units */
     a->pool_xhat = C < MOMENTS_MIN_CHANNELS ? mallocCheck(n * P * sizeof(float)) : NULL;
     a->pool_arg = mallocCheck(n * P);
@@ -156,34 +156,41 @@ double train_step_batch(cnn_model *m, adam_state *adam, train_workspace *a, cons
     double *gs_lin = gs + n_small;
     memset(gs_lin, 0, (m->n_params - n_small) * sizeof(double));
     double loss = 0.0;
-    /* One sample at a time, so that the Linear layer reads the block output from cache: it
-     * fits in L2 (C*63*39 floats), the whole batch does not. Same sums in the same order. */
+    /* One sample at a time (the Linear weight gradient by pairs), so that the Linear layer
+     * reads the block output from cache: a sample's (C*63*39 floats) fits in L2, the whole
+     * batch does not. */
     size_t SS = (size_t)H * W, PSz = (size_t)PS;
     for (int b = 0; b < nb; b++) {
         drop.sample_ids = sample_ids + b;
         float *logits = a->logits + ADFD_N_CLASSES * b, *dlogits = a->dlogits + ADFD_N_CLASSES * b;
+        float *pooled = a->pooled + (b % 2) * PSz;
         if (use_moments) /* the logits are summed as the pooled rows are made */
-            conv_bn_pool_linear_forward(logits, a->pooled, a->pool_arg + b * PSz, x + b * SS,
+            conv_bn_pool_linear_forward(logits, pooled, a->pool_arg + b * PSz, x + b * SS,
                                         m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w, m->bn_b,
                                         &drop, m->linear_w, m->linear_b, 1, C, H, W);
         else {
-            conv_bn_pool_forward(a->pooled, a->pool_xhat + b * PSz, a->pool_arg + b * PSz,
-                                 x + b * SS, m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w,
-                                 m->bn_b, &drop, 1, C, H, W);
-            linear_forward(logits, a->pooled, m->linear_w, m->linear_b, 1, PS, ADFD_N_CLASSES);
+            conv_bn_pool_forward(pooled, a->pool_xhat + b * PSz, a->pool_arg + b * PSz, x + b * SS,
+                                 m->conv_w, m->conv_b, a->mean, a->invstd, m->bn_w, m->bn_b, &drop,
+                                 1, C, H, W);
+            linear_forward(logits, pooled, m->linear_w, m->linear_b, 1, PS, ADFD_N_CLASSES);
         }
         /* dividing by the GLOBAL batch makes the allreduced sum the mean gradient */
         loss += softmax_xent_forward_backward(dlogits, NULL, logits, labels + b, 1, ADFD_N_CLASSES,
                                               1.0f / (float)Bs);
-        linear_backward_weight_double(gs_lin, gs_lin + (size_t)ADFD_N_CLASSES * PS, dlogits,
-                                      a->pooled, 1, PS, ADFD_N_CLASSES);
+        /* the weight gradient of a pair of samples in one pass (pooled[0], pooled[1]) */
+        if (b % 2 == 1 || b == nb - 1) {
+            int first = b - b % 2;
+            linear_backward_weight_double(gs_lin, gs_lin + (size_t)ADFD_N_CLASSES * PS,
+                                          a->dlogits + ADFD_N_CLASSES * first, a->pooled,
+                                          b - first + 1, PS, ADFD_N_CLASSES);
+        }
         /* the large-C backward makes the input gradient itself, plane by plane in cache; here
          * the float weight gradient linear_backward adds is not used */
         if (!use_moments) {
             float *dpooled = a->dpooled + b * PSz;
             memset(dpooled, 0, PSz * sizeof(float));
-            linear_backward(dpooled, grad.linear_w, grad.linear_b, dlogits, a->pooled, m->linear_w,
-                            1, PS, ADFD_N_CLASSES);
+            linear_backward(dpooled, grad.linear_w, grad.linear_b, dlogits, pooled, m->linear_w, 1,
+                            PS, ADFD_N_CLASSES);
         }
     }
     double local_dsums[2 * C], dsums[2 * C];
