@@ -308,7 +308,7 @@ mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_sparse_fb
             acc[b] = n_bins > 0 ? w[0] * p[b] : 0.0f;
         for (int j = 1; j < n_bins; j++)
             for (int b = 0; b < FEATURES_GROUP; b++)
-                acc[b] += w[j] * p[j * FEATURES_GROUP + b];
+                acc[b] = fmaf(w[j], p[j * FEATURES_GROUP + b], acc[b]);
         for (int b = 0; b < FEATURES_GROUP; b++)
             dst[m * stride + b] = log_db ? power_to_db(acc[b]) : acc[b];
     }

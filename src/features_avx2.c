@@ -1,5 +1,6 @@
-/* AVX2 kernels of the mel front end (src/features_kernels.h), runtime-dispatched from
- * src/features.c. No FMA: every value is rounded exactly as in the portable kernels. */
+/* AVX2 + FMA kernels of the mel front end (src/features_kernels.h), runtime-dispatched from
+ * src/features.c. Every value is rounded exactly as in the portable kernels: the same operations,
+ * fused where those call fmaf, in the same order. */
 #include "features_kernels.h"
 
 #include "adfd/features.h"
@@ -9,12 +10,12 @@
 
 int features_cpu_has_avx2(void) {
     static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2");
+    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return known;
 }
 
 /* r[c][b] = r[b][c] for an 8x8 block of floats */
-__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8]) {
+__attribute__((target("avx2,fma"))) static inline void transpose8(__m256 r[8]) {
     __m256 t[8], s[8];
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);     /* 0 0 1 1 | 4 4 5 5 */
@@ -34,9 +35,9 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256 r[8]) {
 
 /* Four bins k .. k+3 and their mirrors h-k-3 .. h-k of the 8 frames: each frame's 4 complex
  * values are one vector; two 8x8 transposes turn them into re and im vectors over the frames. */
-__attribute__((target("avx2"))) void split_power_group_avx2(float *pw, const float *spec,
-                                                            int frame_floats, int h,
-                                                            const float *twiddle) {
+__attribute__((target("avx2,fma"))) void split_power_group_avx2(float *pw, const float *spec,
+                                                                int frame_floats, int h,
+                                                                const float *twiddle) {
     for (int b = 0; b < FEATURES_GROUP; b++) {
         const float *z = spec + (size_t)b * frame_floats;
         split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_GROUP + b], z[0], z[1]);
@@ -57,12 +58,12 @@ __attribute__((target("avx2"))) void split_power_group_avx2(float *pw, const flo
             __m256 wi = _mm256_broadcast_ss(&twiddle[2 * (k + i) + 1]);
             __m256 even_re = _mm256_add_ps(zkr, zjr), even_im = _mm256_sub_ps(zki, zji);
             __m256 odd_re = _mm256_add_ps(zki, zji), odd_im = _mm256_sub_ps(zjr, zkr);
-            __m256 tr = _mm256_sub_ps(_mm256_mul_ps(wr, odd_re), _mm256_mul_ps(wi, odd_im));
-            __m256 ti = _mm256_add_ps(_mm256_mul_ps(wr, odd_im), _mm256_mul_ps(wi, odd_re));
+            __m256 tr = _mm256_fmsub_ps(wr, odd_re, _mm256_mul_ps(wi, odd_im));
+            __m256 ti = _mm256_fmadd_ps(wr, odd_im, _mm256_mul_ps(wi, odd_re));
             __m256 ar = _mm256_add_ps(even_re, tr), ai = _mm256_add_ps(even_im, ti);
             __m256 br = _mm256_sub_ps(even_re, tr), bi = _mm256_sub_ps(even_im, ti);
-            __m256 pk = _mm256_add_ps(_mm256_mul_ps(ar, ar), _mm256_mul_ps(ai, ai));
-            __m256 pj = _mm256_add_ps(_mm256_mul_ps(br, br), _mm256_mul_ps(bi, bi));
+            __m256 pk = _mm256_fmadd_ps(ar, ar, _mm256_mul_ps(ai, ai));
+            __m256 pj = _mm256_fmadd_ps(br, br, _mm256_mul_ps(bi, bi));
             /* bin h/2 is both k and h-k: the h-k value is stored last, as in the portable code */
             _mm256_store_ps(pw + (size_t)(k + i) * FEATURES_GROUP, pk);
             _mm256_store_ps(pw + (size_t)(h - k - i) * FEATURES_GROUP, pj);
@@ -78,7 +79,7 @@ __attribute__((target("avx2"))) void split_power_group_avx2(float *pw, const flo
 }
 
 /* power_to_db (src/features_kernels.h) on 8 values, operation for operation */
-__attribute__((target("avx2"))) static inline __m256 power_to_db8(__m256 power) {
+__attribute__((target("avx2,fma"))) static inline __m256 power_to_db8(__m256 power) {
     __m256i bits = _mm256_max_epi32(_mm256_castps_si256(power), _mm256_set1_epi32(DB_FLOOR_BITS));
     __m256i mantissa = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
                                        _mm256_set1_epi32(0x3f800000));
@@ -89,19 +90,19 @@ __attribute__((target("avx2"))) static inline __m256 power_to_db8(__m256 power) 
     __m256i exponent = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
     __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(exponent, big));
     __m256 p = _mm256_set1_ps(DB_POLY6);
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY5));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY4));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY3));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY2));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY1));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(DB_POLY0));
-    __m256 log2_x = _mm256_add_ps(e, _mm256_mul_ps(p, t));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DB_POLY5));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DB_POLY4));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DB_POLY3));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DB_POLY2));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DB_POLY1));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DB_POLY0));
+    __m256 log2_x = _mm256_fmadd_ps(p, t, e);
     return _mm256_mul_ps(_mm256_set1_ps(DB_PER_OCTAVE), log2_x);
 }
 
-__attribute__((target("avx2"))) void mel_bands_group_avx2(float *dst, int64_t stride,
-                                                          const float *pw, const mel_sparse_fb *fb,
-                                                          int log_db) {
+__attribute__((target("avx2,fma"))) void mel_bands_group_avx2(float *dst, int64_t stride,
+                                                              const float *pw,
+                                                              const mel_sparse_fb *fb, int log_db) {
     __m256 sums[ADFD_N_MELS];
     for (int i = 0; i < fb->n_mels; i++) {
         const mel_filter *f = &fb->filters[i];
@@ -111,8 +112,8 @@ __attribute__((target("avx2"))) void mel_bands_group_avx2(float *dst, int64_t st
         __m256 acc = _mm256_setzero_ps();
         if (n_bins > 0) acc = _mm256_mul_ps(_mm256_broadcast_ss(&w[0]), _mm256_load_ps(p));
         for (int j = 1; j < n_bins; j++)
-            acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_broadcast_ss(&w[j]),
-                                                   _mm256_load_ps(p + j * FEATURES_GROUP)));
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&w[j]),
+                                  _mm256_load_ps(p + j * FEATURES_GROUP), acc);
         sums[f->band] = acc;
     }
     /* the dB conversion in a loop of its own: its long dependency chains then overlap */

@@ -1,7 +1,8 @@
 /* features: the per-frame-group kernels of the mel front end (src/features.c), in a portable
- * version (features.c) and an AVX2 one (src/features_avx2.c) that computes every value with the
- * same operations in the same order, so both give identical bits and a feature file does not
- * depend on which nodes computed it.
+ * version (features.c) and an AVX2 + FMA one (src/features_avx2.c) that computes every value with
+ * the same operations in the same order, so both give identical bits and a feature file does not
+ * depend on which nodes computed it. Fused multiply-adds are written as fmaf (libm's is exact
+ * everywhere, in hardware where the CPU has FMA), never left to contraction.
  *
  * A group is FEATURES_GROUP = 8 consecutive frames. After the FFT of a group each frame holds
  * Z = FFT(z), z[j] = x[2j] + i x[2j+1], as h = n_fft/2 interleaved complex values, frame b at
@@ -14,6 +15,7 @@
 #ifndef ADFD_FEATURES_KERNELS_H
 #define ADFD_FEATURES_KERNELS_H
 
+#include <math.h>
 #include <stdint.h>
 
 enum { FEATURES_GROUP = 8 };
@@ -39,11 +41,12 @@ typedef struct {
  * The AVX2 kernel does these operations in this order on 8 frames at once. */
 static inline void split_bin_pair(float *pk, float *pj, float zkr, float zki, float zjr, float zji,
                                   float wr, float wi) {
-    float even_re = zkr + zjr, even_im = zki - zji;                       /* 2E */
-    float odd_re = zki + zji, odd_im = zjr - zkr;                         /* 2O */
-    float tr = wr * odd_re - wi * odd_im, ti = wr * odd_im + wi * odd_re; /* 2 w^k O */
-    *pk = (even_re + tr) * (even_re + tr) + (even_im + ti) * (even_im + ti);
-    *pj = (even_re - tr) * (even_re - tr) + (even_im - ti) * (even_im - ti);
+    float even_re = zkr + zjr, even_im = zki - zji;                                  /* 2E */
+    float odd_re = zki + zji, odd_im = zjr - zkr;                                    /* 2O */
+    float tr = fmaf(wr, odd_re, -(wi * odd_im)), ti = fmaf(wr, odd_im, wi * odd_re); /* 2 w^k O */
+    float ar = even_re + tr, ai = even_im + ti, br = even_re - tr, bi = even_im - ti;
+    *pk = fmaf(ar, ar, ai * ai);
+    *pj = fmaf(br, br, bi * bi);
 }
 
 /* Bins 0 and h of one frame (real), times 4: X[0] = Re Z[0] + Im Z[0], X[h] = Re - Im. */
@@ -80,13 +83,13 @@ static inline float power_to_db(float x) {
     float t = v.f - 1.0f;
     float e = (float)((bits >> 23) - 127 + big);
     float p = DB_POLY6;
-    p = p * t + DB_POLY5;
-    p = p * t + DB_POLY4;
-    p = p * t + DB_POLY3;
-    p = p * t + DB_POLY2;
-    p = p * t + DB_POLY1;
-    p = p * t + DB_POLY0;
-    return DB_PER_OCTAVE * (e + p * t);
+    p = fmaf(p, t, DB_POLY5);
+    p = fmaf(p, t, DB_POLY4);
+    p = fmaf(p, t, DB_POLY3);
+    p = fmaf(p, t, DB_POLY2);
+    p = fmaf(p, t, DB_POLY1);
+    p = fmaf(p, t, DB_POLY0);
+    return DB_PER_OCTAVE * fmaf(p, t, e);
 }
 
 /* FFTW wisdom for the front end's FFTs of both presets (src/features_wisdom.c) */
@@ -99,7 +102,7 @@ void mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_spar
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_FEATURES_AVX2 1
-int features_cpu_has_avx2(void);
+int features_cpu_has_avx2(void); /* AVX2 and FMA */
 void split_power_group_avx2(float *pw, const float *spec, int frame_floats, int h,
                             const float *twiddle);
 void mel_bands_group_avx2(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
