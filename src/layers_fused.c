@@ -385,11 +385,11 @@ static pool_plane pool_plane_of(const pool_geometry *g, const float *xe, const f
 
 /* The small-C path: also the normalised value at the chosen position (pool_xhat), for
  * conv_bn_pool_backward_sums. */
-static void pool_forward_with_xhat(float *out, float *pool_xhat, uint8_t *pool_arg,
-                                   const float *inp, const float *weight, const float *bias,
-                                   const float *mean, const float *invstd, const float *gamma,
-                                   const float *beta, const dropout_spec *drop, int B, int C, int H,
-                                   int W) {
+HOT static void pool_forward_with_xhat(float *out, float *pool_xhat, uint8_t *pool_arg,
+                                       const float *inp, const float *weight, const float *bias,
+                                       const float *mean, const float *invstd, const float *gamma,
+                                       const float *beta, const dropout_spec *drop, int B, int C,
+                                       int H, int W) {
     pool_geometry g = pool_geometry_of(H, W);
     float xe[MAX_H * MAX_RS], xo[MAX_H * MAX_RS], y[4][MAX_L];
     float zbest[MAX_L], ybest[MAX_L], kbest[MAX_L]; /* kbest: window index 0..3 */
