@@ -200,12 +200,17 @@ __attribute__((target("avx2,fma"))) void pool_plane_avx2(const pool_plane *p) {
     }
 }
 
-/* The 10 accumulators of sparse_plane for lanes jv .. jv+7 (n valid) over all pooled rows */
+/* The 10 accumulators of sparse_plane for lanes jv .. jv+7 (n valid) over all pooled rows. A
+ * unit's gradient d goes to the one window position (dr, dc) its pool chose, so per tap row di
+ * the input row 2pi+dr+di is picked by a blend on dr, and the column by masking d on dc (ge:
+ * dc = 0, go: dc = 1): 12 blends and 18 multiply-adds instead of 36 on four masked gradients.
+ * Every other product is an exact +0, so the sums are those of the plain loop. */
 AVX2_INLINE void sparse_block(__m256 a[10], const sparse_plane *s, int jv, int n) {
     int RS = s->RS, PW = s->PW, PH = s->PH;
     const uint8_t *arg = s->arg;
     const float *lw0 = s->lw0, *lw1 = s->lw1, *xe = s->xe + jv, *xo = s->xo + jv;
     __m256 g0 = _mm256_set1_ps(s->g0), g1 = _mm256_set1_ps(s->g1);
+    __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
     for (int pi = 0; pi < PH; pi++) {
         int row = pi * PW;
         /* lanes past the row: weights 0, so d = 0 and every window gradient is 0 */
@@ -218,20 +223,24 @@ AVX2_INLINE void sparse_block(__m256 a[10], const sparse_plane *s, int jv, int n
             for (int l = 0; l < n; l++)
                 bytes |= (uint64_t)arg[row + jv + l] << (8 * l);
         __m256i code = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)bytes));
-        for (int dr = 0; dr < 2; dr++) {
-            __m256 ge = _mm256_and_ps(
-                d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(2 * dr))));
-            __m256 go = _mm256_and_ps(
-                d, _mm256_castsi256_ps(_mm256_cmpeq_epi32(code, _mm256_set1_epi32(2 * dr + 1))));
-            a[9] = _mm256_add_ps(a[9], _mm256_add_ps(ge, go));
-            for (int di = 0; di < 3; di++) {
-                const float *E = xe + (2 * pi + dr + di) * RS, *O = xo + (2 * pi + dr + di) * RS;
-                __m256 e0 = _mm256_loadu_ps(E), e1 = _mm256_loadu_ps(E + 1);
-                __m256 o0 = _mm256_loadu_ps(O), o1 = _mm256_loadu_ps(O + 1);
-                a[3 * di] = _mm256_fmadd_ps(go, o0, _mm256_fmadd_ps(ge, e0, a[3 * di]));
-                a[3 * di + 1] = _mm256_fmadd_ps(go, e1, _mm256_fmadd_ps(ge, o0, a[3 * di + 1]));
-                a[3 * di + 2] = _mm256_fmadd_ps(go, o1, _mm256_fmadd_ps(ge, e1, a[3 * di + 2]));
-            }
+        /* code = 2 dr + dc, or ADFD_POOL_INACTIVE (4): no gradient */
+        d = _mm256_and_ps(d, _mm256_castsi256_ps(
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(ADFD_POOL_INACTIVE), code)));
+        __m256 dc = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(code, one), one));
+        __m256 dr = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(code, two), two));
+        __m256 ge = _mm256_andnot_ps(dc, d), go = _mm256_and_ps(dc, d);
+        a[9] = _mm256_add_ps(a[9], d);
+        const float *E = xe + 2 * pi * RS, *O = xo + 2 * pi * RS;
+        for (int di = 0; di < 3; di++) {
+            const float *E0 = E + di * RS, *O0 = O + di * RS, *E1 = E0 + RS, *O1 = O0 + RS;
+            /* columns 2j, 2j+1, 2j+2, 2j+3 of input row 2pi+dr+di */
+            __m256 v0 = _mm256_blendv_ps(_mm256_loadu_ps(E0), _mm256_loadu_ps(E1), dr);
+            __m256 v1 = _mm256_blendv_ps(_mm256_loadu_ps(O0), _mm256_loadu_ps(O1), dr);
+            __m256 v2 = _mm256_blendv_ps(_mm256_loadu_ps(E0 + 1), _mm256_loadu_ps(E1 + 1), dr);
+            __m256 v3 = _mm256_blendv_ps(_mm256_loadu_ps(O0 + 1), _mm256_loadu_ps(O1 + 1), dr);
+            a[3 * di] = _mm256_fmadd_ps(go, v1, _mm256_fmadd_ps(ge, v0, a[3 * di]));
+            a[3 * di + 1] = _mm256_fmadd_ps(go, v2, _mm256_fmadd_ps(ge, v1, a[3 * di + 1]));
+            a[3 * di + 2] = _mm256_fmadd_ps(go, v3, _mm256_fmadd_ps(ge, v2, a[3 * di + 2]));
         }
     }
 }
