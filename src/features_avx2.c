@@ -40,7 +40,7 @@ __attribute__((target("avx2,fma"))) void split_power_group_avx2(float *pw, const
                                                                 const float *twiddle) {
     for (int b = 0; b < FEATURES_GROUP; b++) {
         const float *z = spec + (size_t)b * frame_floats;
-        split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_GROUP + b], z[0], z[1]);
+        split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_BATCH + b], z[0], z[1]);
     }
     int k = 1;
     for (; k + 3 <= h / 2; k += 4) {
@@ -65,15 +65,15 @@ __attribute__((target("avx2,fma"))) void split_power_group_avx2(float *pw, const
             __m256 pk = _mm256_fmadd_ps(ar, ar, _mm256_mul_ps(ai, ai));
             __m256 pj = _mm256_fmadd_ps(br, br, _mm256_mul_ps(bi, bi));
             /* bin h/2 is both k and h-k: the h-k value is stored last, as in the portable code */
-            _mm256_store_ps(pw + (size_t)(k + i) * FEATURES_GROUP, pk);
-            _mm256_store_ps(pw + (size_t)(h - k - i) * FEATURES_GROUP, pj);
+            _mm256_store_ps(pw + (size_t)(k + i) * FEATURES_BATCH, pk);
+            _mm256_store_ps(pw + (size_t)(h - k - i) * FEATURES_BATCH, pj);
         }
     }
     for (; k <= h / 2; k++)
         for (int b = 0; b < FEATURES_GROUP; b++) {
             const float *z = spec + (size_t)b * frame_floats;
-            split_bin_pair(&pw[(size_t)k * FEATURES_GROUP + b],
-                           &pw[(size_t)(h - k) * FEATURES_GROUP + b], z[2 * k], z[2 * k + 1],
+            split_bin_pair(&pw[(size_t)k * FEATURES_BATCH + b],
+                           &pw[(size_t)(h - k) * FEATURES_BATCH + b], z[2 * k], z[2 * k + 1],
                            z[2 * (h - k)], z[2 * (h - k) + 1], twiddle[2 * k], twiddle[2 * k + 1]);
         }
 }
@@ -100,24 +100,31 @@ __attribute__((target("avx2,fma"))) static inline __m256 power_to_db8(__m256 pow
     return _mm256_mul_ps(_mm256_set1_ps(DB_PER_OCTAVE), log2_x);
 }
 
-__attribute__((target("avx2,fma"))) void mel_bands_group_avx2(float *dst, int64_t stride,
+__attribute__((target("avx2,fma"))) void mel_bands_batch_avx2(float *dst, int64_t stride,
                                                               const float *pw,
                                                               const mel_sparse_fb *fb, int log_db) {
-    __m256 sums[ADFD_N_MELS];
+    enum { V = FEATURES_BATCH / 8 };
     for (int i = 0; i < fb->n_mels; i++) {
         const mel_filter *f = &fb->filters[i];
         const float *w = fb->weight + f->offset;
-        int n_bins = f->n_bins;
-        const float *p = pw + (size_t)f->first_bin * FEATURES_GROUP;
-        __m256 acc = _mm256_setzero_ps();
-        if (n_bins > 0) acc = _mm256_mul_ps(_mm256_broadcast_ss(&w[0]), _mm256_load_ps(p));
-        for (int j = 1; j < n_bins; j++)
-            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&w[j]),
-                                  _mm256_load_ps(p + j * FEATURES_GROUP), acc);
-        sums[f->band] = acc;
+        const float *p = pw + (size_t)f->first_bin * FEATURES_BATCH;
+        __m256 acc[V];
+        for (int v = 0; v < V; v++)
+            acc[v] = _mm256_setzero_ps();
+        if (f->n_bins > 0) {
+            __m256 wj = _mm256_broadcast_ss(&w[0]);
+            for (int v = 0; v < V; v++)
+                acc[v] = _mm256_mul_ps(wj, _mm256_load_ps(p + 8 * v));
+        }
+        for (int j = 1; j < f->n_bins; j++) {
+            __m256 wj = _mm256_broadcast_ss(&w[j]);
+            for (int v = 0; v < V; v++)
+                acc[v] =
+                    _mm256_fmadd_ps(wj, _mm256_load_ps(p + j * FEATURES_BATCH + 8 * v), acc[v]);
+        }
+        float *out = dst + f->band * stride;
+        for (int v = 0; v < V; v++)
+            _mm256_storeu_ps(out + 8 * v, log_db ? power_to_db8(acc[v]) : acc[v]);
     }
-    /* the dB conversion in a loop of its own: its long dependency chains then overlap */
-    for (int m = 0; m < fb->n_mels; m++)
-        _mm256_storeu_ps(dst + m * stride, log_db ? power_to_db8(sums[m]) : sums[m]);
 }
 #endif

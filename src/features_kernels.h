@@ -4,21 +4,24 @@
  * depend on which nodes computed it. Fused multiply-adds are written as fmaf (libm's is exact
  * everywhere, in hardware where the CPU has FMA), never left to contraction.
  *
- * A group is FEATURES_GROUP = 8 consecutive frames. After the FFT of a group each frame holds
- * Z = FFT(z), z[j] = x[2j] + i x[2j+1], as h = n_fft/2 interleaved complex values, frame b at
- * spec + b * frame_floats. The kernels produce
- *  - pw [h+1][8]: 4 |X[k]|^2 per bin and frame, bin-major so that the mel sums run over the 8
- *    frames in one vector. The factor 4 (powers of 2 are exact) saves the halvings of the
- *    textbook split; the mel weights carry the 1/4, and (w/4)(4p) == w p bit for bit;
- *  - dst [n_mels] rows of 8 frames: dst[m * stride + b] = sum_j w_q[m][j] pw[first[m] + j][b]
- *    (the first product initialises the sum), then 10 log10 when log_db. */
+ * A batch is FEATURES_BATCH = 32 consecutive frames, a group 8 of them. After the FFT each frame
+ * holds Z = FFT(z), z[j] = x[2j] + i x[2j+1], as h = n_fft/2 interleaved complex values, frame b
+ * at spec + b * frame_floats. The kernels produce
+ *  - split_power_group, for the 8 frames of a group: pw [h+1][FEATURES_BATCH] columns 0..7 (the
+ *    caller points pw at the group's column), 4 |X[k]|^2 per bin and frame, bin-major so that the
+ *    mel sums run over frames in vectors. The factor 4 (powers of 2 are exact) saves the halvings
+ *    of the textbook split; the mel weights carry the 1/4, and (w/4)(4p) == w p bit for bit;
+ *  - mel_bands_batch, for the 32 frames: dst[m * stride + b] = sum_j w_q[m][j] pw[first + j][b]
+ *    (the first product initialises the sum), then 10 log10 when log_db. A whole batch per filter
+ *    (4 vectors): on 8 frames the per-filter loop overhead and the latency of one chain of
+ *    multiply-adds cost twice the arithmetic. */
 #ifndef ADFD_FEATURES_KERNELS_H
 #define ADFD_FEATURES_KERNELS_H
 
 #include <math.h>
 #include <stdint.h>
 
-enum { FEATURES_GROUP = 8 };
+enum { FEATURES_GROUP = 8, FEATURES_BATCH = 32 };
 
 /* One mel filter of the sparse filterbank: weights weight[offset .. offset + n_bins) on bins
  * first_bin, first_bin + 1, ... */
@@ -97,7 +100,7 @@ extern const char features_fftw_wisdom[];
 
 /* twiddle [h][2]: exp(-2 pi i k / n_fft) */
 void split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle);
-void mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
+void mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
                      int log_db);
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -105,7 +108,7 @@ void mel_bands_group(float *dst, int64_t stride, const float *pw, const mel_spar
 int features_cpu_has_avx2(void); /* AVX2 and FMA */
 void split_power_group_avx2(float *pw, const float *spec, int frame_floats, int h,
                             const float *twiddle);
-void mel_bands_group_avx2(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
+void mel_bands_batch_avx2(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
                           int log_db);
 #endif
 
