@@ -34,8 +34,6 @@ struct mel_frontend {
     float *fb_weight;       /* [nonzeros], the weights / 4 (the power is 4 |X|^2) */
     mel_sparse_fb fb;       /* the two arrays above, for the kernels */
     float *fb_dense;        /* [n_freq][n_mels], torchaudio layout */
-    float *mel_work;        /* a clip's spectrogram, kept between clips (no page faults per clip) */
-    size_t mel_work_capacity;
 };
 
 int feature_params_preset(feature_params *p, const char *preset) {
@@ -225,7 +223,6 @@ void mel_frontend_free(mel_frontend *fe) {
     free(fe->fb_filters);
     free(fe->fb_weight);
     free(fe->fb_dense);
-    free(fe->mel_work);
     free(fe);
 }
 
@@ -353,11 +350,48 @@ static inline void prefetch_new_samples(const mel_frontend *fe, const float *x, 
         __builtin_prefetch(x + i);
 }
 
-/* mel [n_mels][row_stride]: frames go to columns 0..n_frames-1 of each band's row.
- * Compiled twice, AVX2 and baseline, picked at load time, for the windowing loop (a product per
- * sample, the same bits at any vector width). */
+/* Chunks [n_chunks][n_mels][ADFD_CHUNK_FRAMES] starting at frames off[0..n_chunks) (ascending)
+ * that the spectrogram is written into, instead of rows. */
+typedef struct {
+    float *out;
+    const int32_t *off;
+    int n_chunks;
+} chunk_sink;
+
+/* Copies frames t0 .. t0+nb of batch [n_mels][BATCH] into every chunk holding some of them.
+ * The copies are of constant size (32 frames, a whole batch inside a chunk, or blocks of 8),
+ * which the compiler inlines: a memcpy call per band and chunk cost a fifth of the pipeline. */
+static inline __attribute__((always_inline)) void scatter_batch(const chunk_sink *sink, int64_t t0,
+                                                                int nb, const float *batch) {
+    enum { CF = ADFD_CHUNK_FRAMES };
+    for (int c = 0; c < sink->n_chunks && sink->off[c] < t0 + nb; c++) {
+        int64_t lo = t0 > sink->off[c] ? t0 : sink->off[c];
+        int64_t hi = t0 + nb < sink->off[c] + CF ? t0 + nb : sink->off[c] + CF;
+        if (lo >= hi) continue;
+        float *dst = sink->out + (size_t)c * ADFD_N_MELS * CF + (lo - sink->off[c]);
+        const float *src = batch + (lo - t0);
+        int len = (int)(hi - lo);
+        if (len == BATCH) {
+            for (int m = 0; m < ADFD_N_MELS; m++)
+                memcpy(dst + m * CF, src + m * BATCH, BATCH * sizeof(float));
+            continue;
+        }
+        for (int m = 0; m < ADFD_N_MELS; m++) { /* overlapping chunks: often 8, 16 or 24 frames */
+            int t = 0;
+            for (; t + 8 <= len; t += 8)
+                memcpy(dst + m * CF + t, src + m * BATCH + t, 8 * sizeof(float));
+            for (; t < len; t++)
+                dst[m * CF + t] = src[m * BATCH + t];
+        }
+    }
+}
+
+/* mel [n_mels][row_stride]: frames go to columns 0..n_frames-1 of each band's row; or, with a
+ * sink, into its chunks (mel unused). Compiled twice, AVX2 and baseline, picked at load time,
+ * for the windowing loop (a product per sample, the same bits at any vector width). */
 __attribute__((target_clones("arch=x86-64-v3", "default"))) static void
-mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, int64_t row_stride) {
+mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, int64_t row_stride,
+                     const chunk_sink *sink) {
     int64_t n_frames = mel_frontend_frames(fe, n);
     float tail[ADFD_N_MELS * BATCH]; /* [n_mels][BATCH]: a last batch of fewer frames */
     for (int64_t t0 = 0; t0 < n_frames; t0 += BATCH) {
@@ -367,6 +401,11 @@ mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, in
             window_frame(fe, x, n, t0 + b, fe->frames + (size_t)b * 2 * fe->dist);
         }
         fftwf_execute(fe->plan); /* frames past nb hold stale data and are ignored */
+        if (sink) {
+            mel_batch(fe, nb, tail, BATCH);
+            scatter_batch(sink, t0, nb, tail);
+            continue;
+        }
         if (nb == BATCH) {
             mel_batch(fe, nb, mel + t0, row_stride);
             continue;
@@ -378,7 +417,7 @@ mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, in
 }
 
 void mel_spectrogram(mel_frontend *fe, const float *x, int64_t n, float *mel) {
-    mel_spectrogram_rows(fe, x, n, mel, mel_frontend_frames(fe, n));
+    mel_spectrogram_rows(fe, x, n, mel, mel_frontend_frames(fe, n), NULL);
 }
 
 /* Sum of x[i]^2 over [0, n) in double, in 8 interleaved partial sums: one running sum waited
@@ -449,19 +488,6 @@ int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **ch
     int64_t padded_frames = n_frames;
     if (!p->repeat_pad) padded_frames = (n_frames + cf - 1) / cf * cf;
     if (padded_frames < cf) padded_frames = cf;
-    size_t mel_values = (size_t)p->n_mels * padded_frames;
-    if (mel_values > fe->mel_work_capacity) {
-        free(fe->mel_work);
-        fe->mel_work = mallocCheck(mel_values * sizeof(float));
-        fe->mel_work_capacity = mel_values;
-    }
-    float *mel = fe->mel_work;
-    mel_spectrogram_rows(fe, signal, len, mel, padded_frames);
-    float silence = p->log_db ? -100.0f : 0.0f; /* the value of zero power */
-    for (int m = 0; m < p->n_mels; m++)
-        for (int64_t t = n_frames; t < padded_frames; t++)
-            mel[(size_t)m * padded_frames + t] = silence;
-    free(tiled);
     /* chunk start frames: a regular grid, plus one flush with the end if the grid leaves a tail */
     int64_t count = (padded_frames - cf) / p->chunk_hop + 1;
     int64_t last_start = (count - 1) * p->chunk_hop;
@@ -471,11 +497,17 @@ int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **ch
     for (int64_t c = 0; c < count; c++)
         off[c] = (int32_t)(c * p->chunk_hop);
     if (tail) off[count] = (int32_t)(padded_frames - cf);
+    /* the frames go straight from each batch into the chunks that hold them */
     float *out = mallocCheck((size_t)total * p->n_mels * cf * sizeof(float));
-    for (int c = 0; c < total; c++)
-        for (int m = 0; m < p->n_mels; m++)
-            memcpy(out + ((size_t)c * p->n_mels + m) * cf, mel + (size_t)m * padded_frames + off[c],
-                   (size_t)cf * sizeof(float));
+    chunk_sink sink = {out, off, total};
+    mel_spectrogram_rows(fe, signal, len, NULL, 0, &sink);
+    free(tiled);
+    float silence[ADFD_N_MELS * BATCH]; /* the value of zero power, for the padding frames */
+    for (int i = 0; i < ADFD_N_MELS * BATCH; i++)
+        silence[i] = p->log_db ? -100.0f : 0.0f;
+    for (int64_t t0 = n_frames; t0 < padded_frames; t0 += BATCH)
+        scatter_batch(&sink, t0, padded_frames - t0 < BATCH ? (int)(padded_frames - t0) : BATCH,
+                      silence);
     *chunks = out;
     *offsets = off;
     *n_chunks = total;
