@@ -207,7 +207,7 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
     melscale_fbanks(fe->fb_dense, fe->n_freq, p->f_min, p->f_max, p->n_mels, p->sample_rate);
     build_sparse_filterbank(fe);
 #ifdef HAVE_FEATURES_AVX2
-    fe->use_avx2 = features_cpu_has_avx2();
+    fe->use_avx2 = cpu_has_avx2_fma();
 #endif
     return fe;
 }
@@ -228,7 +228,7 @@ void mel_frontend_free(mel_frontend *fe) {
 
 int mel_frontend_use_avx2(mel_frontend *fe, int enable) {
 #ifdef HAVE_FEATURES_AVX2
-    fe->use_avx2 = enable && features_cpu_has_avx2();
+    fe->use_avx2 = enable && cpu_has_avx2_fma();
 #endif
     return fe->use_avx2;
 }

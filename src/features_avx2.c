@@ -8,12 +8,6 @@
 #ifdef HAVE_FEATURES_AVX2
 #include <immintrin.h>
 
-int features_cpu_has_avx2(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return known;
-}
-
 /* r[c][b] = r[b][c] for an 8x8 block of floats */
 __attribute__((target("avx2,fma"))) static inline void transpose8(__m256 r[8]) {
     __m256 t[8], s[8];

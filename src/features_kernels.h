@@ -105,7 +105,6 @@ void mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_spar
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_FEATURES_AVX2 1
-int features_cpu_has_avx2(void); /* AVX2 and FMA */
 void split_power_group_avx2(float *pw, const float *spec, int frame_floats, int h,
                             const float *twiddle);
 void mel_bands_batch_avx2(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,

@@ -8,12 +8,6 @@
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 
-int cpu_has_avx2_fma(void) {
-    static int known = -1;
-    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    return known;
-}
-
 /* deinterleave (src/layers_fused.c): 16 input values at a time, split by two shuffles */
 #define DEINTERLEAVE_AHEAD 24
 __attribute__((target("avx2,fma"))) void deinterleave_avx2(float *xe, float *xo, const float *x,

@@ -88,7 +88,6 @@ typedef struct {
 /* AVX2 kernels (src/layers_fused_avx2.c), to be called only when cpu_has_avx2_fma() */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_AVX2_KERNELS 1
-int cpu_has_avx2_fma(void);
 void deinterleave_avx2(float *xe, float *xo, const float *x, int H, int W, int RS);
 void pool_plane_avx2(const pool_plane *p);
 void sparse_plane_avx2(const sparse_plane *s);

@@ -142,6 +142,7 @@ static void *compute_round(void *arg) {
     char path[8192];
     w->buf.rows = 0;
     w->failed = 0;
+    if (w->stats) memset(w->stats, 0, (size_t)(w->c1 - w->c0) * BAND_STATS * sizeof(double));
     for (int c = w->c0; c < w->c1; c++) {
         j->rows_of[c] = 0;
         j->seconds_of[c] = 0.0;
@@ -181,8 +182,6 @@ static void *compute_round(void *arg) {
 /* Starts one round's computation: on a thread of its own when MPI allows threads (then the
  * main thread writes the previous round meanwhile), else here and now. */
 static void start_round(round_job *j, int threaded, pthread_t *thread) {
-    round_work *w = j->work;
-    if (w->stats) memset(w->stats, 0, (size_t)(w->c1 - w->c0) * BAND_STATS * sizeof(double));
     if (threaded)
         ADFD_CHECK(pthread_create(thread, NULL, compute_round, j) == 0,
                    "cannot start the compute thread");

@@ -249,3 +249,13 @@ void json_write_string(FILE *out, const char *s) {
     }
     fputc('"', out);
 }
+
+int cpu_has_avx2_fma(void) {
+#if defined(__GNUC__) && defined(__x86_64__)
+    static int known = -1;
+    if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return known;
+#else
+    return 0;
+#endif
+}

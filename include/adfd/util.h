@@ -77,6 +77,9 @@ void path_join(char *out, size_t out_size, const char *dir, const char *name);
 /* Creates a directory and its parents (mkdir -p); -1 + adfd_fail on error. */
 int make_dirs(const char *path);
 
+/* Whether this CPU runs the AVX2 + FMA kernels (layers, features); probed once. */
+int cpu_has_avx2_fma(void);
+
 /* s as a JSON string literal (quoted, escaped); bytes that are not UTF-8 become U+FFFD, so a
  * file name in another encoding still gives valid JSON. */
 void json_write_string(FILE *out, const char *s);
