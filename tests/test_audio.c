@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sndfile.h>
+
 #include "adfd/audio.h"
 #include "adfd/util.h"
 #include "check.h"
@@ -262,11 +264,47 @@ static void test_write_wav16(void) {
     CHECK(audio_write_wav16(DIR "/no/such/dir/x.wav", x, n, 16000) == -1, "bad dir accepted");
 }
 
+/* 16-bit PCM is read as shorts and scaled by us; the result must be libsndfile's own float
+ * decoding (then the channel mean) bit for bit, for 1, 2 and 3 channels and a length that is
+ * not a multiple of the decoding block. */
+static void test_pcm16_same_bits_as_libsndfile_float(void) {
+    const char *files[] = {DIR "/p1.wav", DIR "/p2.wav", DIR "/p3.wav"};
+    sh("sox -r 16000 -n -c 1 -b 16 " DIR "/p1.wav synth 9001s pinknoise vol 0.7");
+    sh("sox -r 16000 -n -c 2 -b 16 " DIR "/p2.wav synth 9001s pinknoise vol 0.7");
+    sh("sox -r 16000 -n -c 3 -b 16 " DIR "/p3.wav synth 9001s pinknoise vol 0.7");
+    for (int f = 0; f < 3; f++) {
+        SF_INFO info = {0};
+        SNDFILE *sf = sf_open(files[f], SFM_READ, &info);
+        CHECK(sf != NULL, "sf_open %s", files[f]);
+        if (!sf) continue;
+        float *frames = malloc((size_t)info.frames * info.channels * sizeof(float));
+        sf_count_t got = sf_readf_float(sf, frames, info.frames);
+        sf_close(sf);
+        int64_t n;
+        float *x = load(files[f], &n);
+        CHECK(got == 9001 && n == 9001, "%s: %lld and %lld frames", files[f], (long long)got,
+              (long long)n);
+        int differ = 0;
+        for (int64_t i = 0; i < n && i < got; i++) {
+            float sum = 0.0f;
+            for (int c = 0; c < info.channels; c++)
+                sum += frames[i * info.channels + c];
+            float want = sum / (float)info.channels;
+            differ += memcmp(&want, &x[i], sizeof want) != 0;
+        }
+        CHECK(differ == 0, "%s: %d samples differ from libsndfile's float decoding", files[f],
+              differ);
+        free(frames);
+        free(x);
+    }
+}
+
 int main(void) {
     mkdir(DIR, 0777);
     test_decode_16k();
     test_resample();
     test_channels_and_formats();
+    test_pcm16_same_bits_as_libsndfile_float();
     test_bad_files();
     test_write_wav16();
     return check_exit_status("test_audio");
