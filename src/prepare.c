@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adfd/audio.h"
@@ -18,8 +19,7 @@ enum { ROW_VALUES = ADFD_N_MELS * ADFD_CHUNK_FRAMES, BAND_STATS = 2 * ADFD_N_MEL
 /* This rank's rows of the current round, in clip order. */
 typedef struct {
     float *features; /* [rows][128][80] */
-    int32_t *clip;   /* [rows] global clip index until the round is settled, then table row */
-    int32_t *offset; /* [rows] */
+    int32_t *offset; /* [rows] first frame of each row in its clip */
     int64_t rows, capacity;
 } row_buffer;
 
@@ -29,28 +29,62 @@ static void row_buffer_reserve(row_buffer *b, int64_t rows) {
     while (cap < rows)
         cap *= 2;
     b->features = realloc(b->features, (size_t)cap * ROW_VALUES * sizeof(float));
-    b->clip = realloc(b->clip, (size_t)cap * sizeof(int32_t));
     b->offset = realloc(b->offset, (size_t)cap * sizeof(int32_t));
-    ADFD_CHECK(b->features && b->clip && b->offset, "out of memory for %lld feature rows",
-               (long long)cap);
+    ADFD_CHECK(b->features && b->offset, "out of memory for %lld feature rows", (long long)cap);
     b->capacity = cap;
 }
 
-static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *offsets, int n,
-                           int32_t clip) {
+static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *offsets, int n) {
     row_buffer_reserve(b, b->rows + n);
     memcpy(b->features + (size_t)b->rows * ROW_VALUES, chunks,
            (size_t)n * ROW_VALUES * sizeof(float));
-    for (int i = 0; i < n; i++) {
-        b->clip[b->rows + i] = clip;
-        b->offset[b->rows + i] = offsets[i];
-    }
+    memcpy(b->offset + b->rows, offsets, (size_t)n * sizeof *offsets);
     b->rows += n;
+}
+
+/* /clip and /offset of every row written so far, built the same on every rank. */
+typedef struct {
+    int32_t *clip;   /* [rows] the clip's row in the clip table */
+    int32_t *offset; /* [rows] first frame of the row in its clip */
+    int64_t rows, capacity;
+} row_index;
+
+/* Lists the rows of one clip: n rows at frames 0, hop, 2 hop, ..., the last at last_offset. */
+static void row_index_add_clip(row_index *ix, int32_t table_row, int64_t n, int32_t last_offset,
+                               int hop) {
+    if (ix->rows + n > ix->capacity) {
+        int64_t cap = ix->capacity ? 2 * ix->capacity : 4096;
+        while (cap < ix->rows + n)
+            cap *= 2;
+        ix->clip = realloc(ix->clip, (size_t)cap * sizeof *ix->clip);
+        ix->offset = realloc(ix->offset, (size_t)cap * sizeof *ix->offset);
+        ADFD_CHECK(ix->clip && ix->offset, "out of memory for a %lld-row index", (long long)cap);
+        ix->capacity = cap;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        ix->clip[ix->rows + i] = table_row;
+        ix->offset[ix->rows + i] = i == n - 1 ? last_offset : (int32_t)(i * hop);
+    }
+    ix->rows += n;
 }
 
 static _Noreturn void fatal_clip(const char *tmp_path, const char *message) {
     unlink(tmp_path); /* nothing half-written is left behind; the other ranks are aborted */
     adfd_die(__FILE__, __LINE__, "%s (run with --skip-bad to skip unreadable clips)", message);
+}
+
+/* Waits until every rank has arrived, sleeping between checks. Open MPI's blocking calls poll in
+ * a loop, and a rank that arrives first would spend its core polling while its compute thread,
+ * on the same core, has the next round to compute. After this the round's collectives find
+ * every rank there and return at once. */
+static void barrier_sleeping(MPI_Comm comm) {
+    MPI_Request request;
+    ADFD_MPI_CHECK(MPI_Ibarrier(comm, &request));
+    for (int done = 0;;) {
+        ADFD_MPI_CHECK(MPI_Test(&request, &done, MPI_STATUS_IGNORE));
+        if (done) return;
+        nanosleep(&(struct timespec){0, 100000}, NULL); /* 0.1 ms */
+    }
 }
 
 /* Header durations of every clip, read by rank i % size and summed; -1 marks unreadable. */
@@ -121,16 +155,22 @@ typedef struct {
     char message[2048];
 } round_work;
 
-/* The inputs of compute_round. It writes only rows_of/seconds_of of its own round's clips, so
- * the main thread may sum and write the previous round's entries at the same time. */
+/* What every rank learns of each clip once a round is settled: the per-clip facts are summed
+ * over the ranks in one MPI_Allreduce (each clip has one owner, the others add zeros, so the
+ * sums are exact). Row counts and offsets are small integers, exact in double. A clip's rows
+ * start at frames 0, chunk_hop, 2 chunk_hop, ... except the last, which may be moved back to end
+ * flush with the clip (features_clip_chunks), so its offset is all /offset needs. */
+enum { FACT_ROWS, FACT_SECONDS, FACT_LAST_OFFSET, N_FACTS };
+
+/* The inputs of compute_round. It writes only the facts of its own round's clips, so the main
+ * thread may sum and write the previous round's entries at the same time. */
 typedef struct {
     const dataset *ds;
     const prepare_options *o;
     mel_frontend *fe;
     const int *owner; /* [n_clips] rank of each clip, -1: unreadable header */
     int rank;
-    int64_t *rows_of;   /* [n_clips] */
-    double *seconds_of; /* [n_clips] */
+    double *facts; /* [n_clips][N_FACTS]; FACT_ROWS -1: unreadable */
     round_work *work;
 } round_job;
 
@@ -144,8 +184,9 @@ static void *compute_round(void *arg) {
     w->failed = 0;
     if (w->stats) memset(w->stats, 0, (size_t)(w->c1 - w->c0) * BAND_STATS * sizeof(double));
     for (int c = w->c0; c < w->c1; c++) {
-        j->rows_of[c] = 0;
-        j->seconds_of[c] = 0.0;
+        double *facts = j->facts + (size_t)c * N_FACTS;
+        for (int f = 0; f < N_FACTS; f++)
+            facts[f] = 0.0;
         if (j->owner[c] != j->rank) continue;
         dataset_clip_path(j->ds, c, path, sizeof path);
         float *x = NULL, *chunks = NULL;
@@ -163,11 +204,12 @@ static void *compute_round(void *arg) {
             w->failed = 1;
         } else if (!ok) {
             log_all("adfd prepare: skipping %s\n", adfd_error());
-            j->rows_of[c] = -1;
+            facts[FACT_ROWS] = -1;
         } else {
-            j->rows_of[c] = n_chunks;
-            j->seconds_of[c] = (double)n_samples / ADFD_SAMPLE_RATE;
-            row_buffer_add(&w->buf, chunks, offsets, n_chunks, c);
+            facts[FACT_ROWS] = n_chunks;
+            facts[FACT_SECONDS] = (double)n_samples / ADFD_SAMPLE_RATE;
+            row_buffer_add(&w->buf, chunks, offsets, n_chunks);
+            if (n_chunks > 0) facts[FACT_LAST_OFFSET] = offsets[n_chunks - 1];
             if (w->stats && j->ds->clips[c].split == SPLIT_TRAIN)
                 add_band_sums(chunks, n_chunks, w->stats + (size_t)(c - w->c0) * BAND_STATS);
         }
@@ -236,8 +278,8 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
         if (round_start[r + 1] - round_start[r] > max_round)
             max_round = round_start[r + 1] - round_start[r];
     }
-    int64_t *rows_of = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof *rows_of); /* -1: skipped */
-    double *seconds_of = callocCheck((size_t)(n > 0 ? n : 1), sizeof *seconds_of);
+    double *facts = callocCheck((size_t)(n > 0 ? n : 1) * N_FACTS, sizeof *facts);
+    row_index index = {0};
     int32_t *table_row = mallocCheck((size_t)(n > 0 ? n : 1) * sizeof *table_row);
     double totals[BAND_STATS] = {0}, train_values = 0.0;
     /* two rounds in flight: the compute thread fills one while the main thread writes the other */
@@ -245,11 +287,10 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     round_job jobs[2];
     for (int i = 0; i < 2; i++) {
         if (normalise) work[i].stats = mallocCheck((size_t)max_round * BAND_STATS * sizeof(double));
-        jobs[i] = (round_job){ds, o, fe, owner, rank, rows_of, seconds_of, &work[i]};
+        jobs[i] = (round_job){ds, o, fe, owner, rank, facts, &work[i]};
     }
     pthread_t thread;
     int n_good = 0;
-    int64_t rows_written = 0;
     double audio_done = 0.0;
     if (n_rounds > 0) {
         work[0].c0 = round_start[0];
@@ -269,26 +310,36 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
         }
         int c0 = cur->c0, c1 = cur->c1, k = c1 - c0;
         t_phase = adfd_seconds();
-        /* settle the round: every clip has one owner, so these sums are exact */
-        ADFD_MPI_CHECK(
-            MPI_Allreduce(MPI_IN_PLACE, rows_of + c0, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD));
-        ADFD_MPI_CHECK(
-            MPI_Allreduce(MPI_IN_PLACE, seconds_of + c0, k, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        int64_t round_rows = 0, local = 0;
+        /* settle the round: every rank learns every clip's facts, hence the clip table rows,
+         * the round's rows and where its own block starts; then one collective write */
+        if (size > 1) barrier_sleeping(MPI_COMM_WORLD);
+        ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, facts + (size_t)c0 * N_FACTS, k * N_FACTS,
+                                     MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+        int64_t round_first = index.rows, local_first = -1, local_rows = 0;
         for (int c = c0; c < c1; c++) {
-            if (owner[c] < 0) rows_of[c] = -1; /* unreadable header */
-            if (rows_of[c] < 0) continue;
+            double *f = facts + (size_t)c * N_FACTS;
+            if (owner[c] < 0) f[FACT_ROWS] = -1; /* unreadable header */
+            if (f[FACT_ROWS] < 0) continue;
+            int64_t rows = (int64_t)f[FACT_ROWS];
+            if (owner[c] == rank) {
+                if (local_first < 0) local_first = index.rows - round_first;
+                local_rows += rows;
+            }
             table_row[c] = n_good++;
-            audio_done += seconds_of[c];
-            if (owner[c] == rank)
-                for (int64_t i = 0; i < rows_of[c]; i++)
-                    cur->buf.clip[local++] = table_row[c];
+            audio_done += f[FACT_SECONDS];
+            row_index_add_clip(&index, table_row[c], rows, (int32_t)f[FACT_LAST_OFFSET],
+                               o->params.chunk_hop);
             if (normalise && ds->clips[c].split == SPLIT_TRAIN)
-                train_values += (double)rows_of[c] * ADFD_CHUNK_FRAMES;
-            round_rows += rows_of[c];
+                train_values += (double)rows * ADFD_CHUNK_FRAMES;
         }
-        store_writer_append(w, cur->buf.rows, cur->buf.features, cur->buf.clip, cur->buf.offset);
-        rows_written += round_rows;
+        /* the offsets listed for this rank's clips are the ones its chunks came with */
+        ADFD_CHECK(
+            local_rows == cur->buf.rows &&
+                (local_rows == 0 || !memcmp(index.offset + round_first + local_first,
+                                            cur->buf.offset, (size_t)local_rows * sizeof(int32_t))),
+            "rank %d: the row index of clips %d..%d does not match its rows", rank, c0, c1 - 1);
+        store_writer_append_features(w, index.rows - round_first, local_first < 0 ? 0 : local_first,
+                                     local_rows, cur->buf.features);
         if (normalise) {
             double *stats = cur->stats;
             ADFD_MPI_CHECK(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : stats, stats, k * BAND_STATS,
@@ -328,7 +379,7 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     float *seconds = mallocCheck((size_t)n * sizeof *seconds);
     int n_skipped = 0;
     for (int c = 0; c < n; c++) {
-        if (rows_of[c] < 0) {
+        if (facts[(size_t)c * N_FACTS + FACT_ROWS] < 0) {
             skipped[n_skipped++] = ds->clips[c].file;
             continue;
         }
@@ -337,15 +388,17 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
         speaker[t] = ds->clips[c].speaker;
         label[t] = ds->clips[c].label;
         split[t] = ds->clips[c].split;
-        seconds[t] = (float)seconds_of[c];
+        seconds[t] = (float)facts[(size_t)c * N_FACTS + FACT_SECONDS];
     }
-    store_tables tables = {n_good, files,   speaker,        label,
-                           split,  seconds, ds->n_speakers, (const char *const *)ds->speakers,
-                           mean,   stdev,   n_skipped,      skipped};
+    store_tables tables = {
+        n_good,     files,       speaker,        label,
+        split,      seconds,     ds->n_speakers, (const char *const *)ds->speakers,
+        mean,       stdev,       n_skipped,      skipped,
+        index.clip, index.offset};
     store_writer_finish(w, &tables);
     *summary = (prepare_summary){n_good,
                                  n_skipped,
-                                 rows_written,
+                                 index.rows,
                                  audio_done,
                                  adfd_seconds() - t_start,
                                  header_seconds,
@@ -361,13 +414,13 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
     free(seconds);
     for (int i = 0; i < 2; i++) {
         free(work[i].buf.features);
-        free(work[i].buf.clip);
         free(work[i].buf.offset);
         free(work[i].stats);
     }
     free(round_start);
-    free(rows_of);
-    free(seconds_of);
+    free(facts);
+    free(index.clip);
+    free(index.offset);
     free(owner);
     free(table_row);
     free(dur);

@@ -95,6 +95,12 @@ static void write_block(store_writer *w, hid_t d, hid_t mem_type, int rank, int6
     H5Sclose(file_space);
 }
 
+void store_writer_append_features(store_writer *w, int64_t round_rows, int64_t local_first,
+                                  int64_t local_rows, const float *features) {
+    write_block(w, w->features, H5T_NATIVE_FLOAT, 3, round_rows, local_first, local_rows, features);
+    w->n_rows += round_rows;
+}
+
 void store_writer_append(store_writer *w, int64_t local_rows, const float *features,
                          const int32_t *clip, const int32_t *offset) {
     /* this rank's rows follow those of the lower ranks: offsets from an exclusive scan */
@@ -102,10 +108,20 @@ void store_writer_append(store_writer *w, int64_t local_rows, const float *featu
     ADFD_MPI_CHECK(MPI_Exscan(&local_rows, &local_first, 1, MPI_INT64_T, MPI_SUM, w->comm));
     if (w->rank == 0) local_first = 0; /* MPI_Exscan leaves rank 0's result undefined */
     ADFD_MPI_CHECK(MPI_Allreduce(&local_rows, &round_rows, 1, MPI_INT64_T, MPI_SUM, w->comm));
-    write_block(w, w->features, H5T_NATIVE_FLOAT, 3, round_rows, local_first, local_rows, features);
     write_block(w, w->clip, H5T_NATIVE_INT32, 1, round_rows, local_first, local_rows, clip);
     write_block(w, w->offset, H5T_NATIVE_INT32, 1, round_rows, local_first, local_rows, offset);
-    w->n_rows += round_rows;
+    store_writer_append_features(w, round_rows, local_first, local_rows, features);
+}
+
+/* /clip and /offset whole, by rank 0, when the caller knows every row's values (prepare). */
+static void write_index(store_writer *w, hid_t d, const int32_t *values) {
+    hsize_t dims[1] = {(hsize_t)w->n_rows};
+    ADFD_H5_CHECK(H5Dset_extent(d, dims));
+    hid_t space = H5Dget_space(d);
+    if (w->rank != 0) ADFD_H5_CHECK(H5Sselect_none(space));
+    if (w->n_rows > 0)
+        ADFD_H5_CHECK(H5Dwrite(d, H5T_NATIVE_INT32, space, space, w->collective, values));
+    H5Sclose(space);
 }
 
 /* A 1-D dataset of n values written whole by rank 0 (the other ranks select nothing). */
@@ -211,6 +227,8 @@ void store_writer_finish(store_writer *w, const store_tables *t) {
                 t->band_mean);
     write_table(w, "normalization/std", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, ADFD_N_MELS, t->band_std);
     write_strings(w, "skipped", t->n_skipped, t->skipped, ADFD_FILE_MAX);
+    if (t->row_clip) write_index(w, w->clip, t->row_clip);
+    if (t->row_offset) write_index(w, w->offset, t->row_offset);
     write_attributes(w, t->n_clips);
     for (int g = 0; g < 3; g++)
         H5Gclose(group_ids[g]);

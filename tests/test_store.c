@@ -81,8 +81,8 @@ int main(int argc, char **argv) {
         stdev[b] = 2.0f + 0.01f * b;
     }
     const char *speakers[2] = {"Alice", "Bob"}, *skipped[1] = {"bad.wav"};
-    store_tables t = {N_CLIPS, files,    speaker, label, split, seconds,
-                      2,       speakers, mean,    stdev, 1,     skipped};
+    store_tables t = {N_CLIPS,  files, speaker, label, split,   seconds, 2,
+                      speakers, mean,  stdev,   1,     skipped, NULL,    NULL};
     store_writer_finish(w, &t);
     MPI_Barrier(MPI_COMM_WORLD);
 

@@ -66,6 +66,11 @@ store_writer *store_writer_create(MPI_Comm comm, const char *path, const feature
  * collective write per dataset. */
 void store_writer_append(store_writer *w, int64_t local_rows, const float *features,
                          const int32_t *clip, const int32_t *offset);
+/* Appends /features rows only, when every rank already knows the round's row count and where
+ * its own rows start (prepare derives both from the per-clip counts it sums anyway): one
+ * collective write, no scan. /clip and /offset are then given whole to store_writer_finish. */
+void store_writer_append_features(store_writer *w, int64_t round_rows, int64_t local_first,
+                                  int64_t local_rows, const float *features);
 /* The small tables, identical on every rank (rank 0 writes them). */
 typedef struct {
     int n_clips;
@@ -77,6 +82,9 @@ typedef struct {
     const float *band_mean, *band_std; /* [128] */
     int n_skipped;
     const char *const *skipped; /* [n_skipped] */
+    /* [rows written], identical on every rank, after store_writer_append_features; NULL when
+     * store_writer_append wrote them with the rows */
+    const int32_t *row_clip, *row_offset;
 } store_tables;
 /* Writes the tables and attributes, closes the file (the caller renames it afterwards). */
 void store_writer_finish(store_writer *w, const store_tables *t);
