@@ -89,13 +89,18 @@ EOF
 # runs its compute thread and its writing main thread on that core, so 1 rank = 1 core and the
 # 1 -> 2 rank speed-up is a per-core figure. The CPU time of every rank (user + system, from
 # /usr/bin/time) is reported too: audio-seconds per CPU-second is the cost. Machines here are
-# noisy, so each configuration runs REPS times (default 3), 1 and 2 ranks alternating, and the
+# noisy, so each configuration runs REPS times (default 5), 1 and 2 ranks alternating, and the
 # best wall time of each is used. The speed-up is only meaningful when both cores are free.
-reps="${REPS:-3}"
+# Each run starts with no output file and the page cache flushed (sync): replacing an old 1 GB
+# file (--force) frees its pages inside the timed run, and dirty pages of the previous run
+# would be written back during this one.
+reps="${REPS:-5}"
 for preset in seed default; do
   best_1=""; best_2=""
   for rep in $(seq "$reps"); do
     for np in 1 2; do
+      rm -f "$work/f.h5"
+      sync
       mpiexec -n $np --bind-to core /usr/bin/time -f "cpu %U %S" "$build/adfd" prepare \
         --data "$corpus" --split "$work/split.csv" --preset $preset --out "$work/f.h5" --force \
         > "$work/log" 2>&1
@@ -114,9 +119,10 @@ for preset in seed default; do
   done
   awk -v p=$preset -v a="$best_1" -v b="$best_2" -v au="$audio" 'BEGIN {
     printf "prepare %s: best of '"$reps"' runs: 1 rank %.2f s (%.0f audio-s/s), 2 ranks %.2f s (%.0f audio-s/s per rank): speed-up %.2fx\n", p, a, au / a, b, au / b / 2, a / b}'
-  # what the file system alone takes for the same bytes (no rank count can shrink it: the
-  # kernel copies every byte into the page cache, one writer at a time per file)
+  # what the file system alone takes for the same bytes from one process (the kernel copies
+  # every byte into the page cache; on a VM the first touch of fresh memory costs extra)
   bytes=$(stat -c %s "$work/f.h5")
+  sync
   t0=$(date +%s.%N)
   head -c "$bytes" /dev/zero > "$work/dd.bin"
   t1=$(date +%s.%N)

@@ -12,16 +12,18 @@
  *     write, which cost more than it saved; writing the scattered rows directly as a union of
  *     hyperslabs makes HDF5 1.10 walk the selection element by element, 10x slower.)
  *  2. each rank decodes its clips in clip order and cuts them into chunks;
- *  3. the per-clip row counts (-1 = unreadable, skipped) and durations are summed over the
- *     ranks (every clip has exactly one owner, so the sum is exact), which gives every clip its
- *     row in the clip table;
- *  4. one collective write per dataset appends the round's rows, each rank's block at the offset
- *     of an exclusive scan of the row counts (store_writer_append).
+ *  3. the per-clip facts (row count, -1 = unreadable and skipped; decoded seconds; offset of the
+ *     last row) are summed over the ranks in one allreduce (every clip has exactly one owner, so
+ *     the sums are exact). Every rank then knows every clip's row in the clip table, the round's
+ *     row count, where its own block starts, and /clip and /offset of every row;
+ *  4. one collective write appends the round's /features rows, each rank's block at its place
+ *     (store_writer_append_features); /clip and /offset are written once, at the end.
  * Steps 1-2 of round k+1 run on a compute thread while the main thread does steps 3-4 of round k
- * (the main thread alone calls MPI and HDF5: MPI_THREAD_FUNNELED). Writing a file costs CPU
- * time that does not shrink with more ranks (the kernel copies every byte into the page cache,
- * one writer at a time per file); overlapped, it fills the time a rank would otherwise spend
- * waiting, so two rounds of rows are held per rank. Without thread support the steps alternate.
+ * (the main thread alone calls MPI and HDF5: MPI_THREAD_FUNNELED), so writing the file, which
+ * costs CPU time in the kernel, overlaps computing; two rounds of rows are held per rank. A rank
+ * that reaches step 3 first waits in a sleeping barrier rather than in Open MPI's polling loop,
+ * which would take the core from its compute thread. Without thread support the steps
+ * alternate.
  * Normalisation (default preset): per-clip sums of x and x^2 per band over the clip's rows, in
  * double, reduced to rank 0 (exact, one owner per clip) and added in clip order there, so the
  * mean/std do not depend on the rank count. */
