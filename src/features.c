@@ -465,8 +465,8 @@ void features_trim_bounds(const feature_params *p, const float *x, int64_t n, in
     free(energy);
 }
 
-int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **chunks,
-                         int32_t **offsets, int *n_chunks) {
+int features_clip_chunks_into(mel_frontend *fe, const float *x, int64_t n, chunk_reserve_fn reserve,
+                              void *ctx, int *n_chunks) {
     const feature_params *p = &fe->p;
     if (n < 1) return adfd_fail("features: empty clip");
     int64_t begin = 0, end = n;
@@ -493,13 +493,13 @@ int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **ch
     int64_t last_start = (count - 1) * p->chunk_hop;
     int tail = last_start + cf < padded_frames;
     int total = (int)(count + tail);
-    int32_t *off = mallocCheck((size_t)total * sizeof *off);
+    chunk_storage room = reserve(ctx, total);
+    int32_t *off = room.offsets;
     for (int64_t c = 0; c < count; c++)
         off[c] = (int32_t)(c * p->chunk_hop);
     if (tail) off[count] = (int32_t)(padded_frames - cf);
     /* the frames go straight from each batch into the chunks that hold them */
-    float *out = mallocCheck((size_t)total * p->n_mels * cf * sizeof(float));
-    chunk_sink sink = {out, off, total};
+    chunk_sink sink = {room.chunks, off, total};
     mel_spectrogram_rows(fe, signal, len, NULL, 0, &sink);
     free(tiled);
     float silence[ADFD_N_MELS * BATCH]; /* the value of zero power, for the padding frames */
@@ -508,8 +508,27 @@ int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **ch
     for (int64_t t0 = n_frames; t0 < padded_frames; t0 += BATCH)
         scatter_batch(&sink, t0, padded_frames - t0 < BATCH ? (int)(padded_frames - t0) : BATCH,
                       silence);
-    *chunks = out;
-    *offsets = off;
     *n_chunks = total;
+    return 0;
+}
+
+typedef struct {
+    float *chunks;
+    int32_t *offsets;
+} malloc_room;
+
+static chunk_storage reserve_malloc(void *ctx, int n_chunks) {
+    malloc_room *room = ctx;
+    room->chunks = mallocCheck((size_t)n_chunks * ADFD_N_MELS * ADFD_CHUNK_FRAMES * sizeof(float));
+    room->offsets = mallocCheck((size_t)n_chunks * sizeof(int32_t));
+    return (chunk_storage){room->chunks, room->offsets};
+}
+
+int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **chunks,
+                         int32_t **offsets, int *n_chunks) {
+    malloc_room room = {NULL, NULL};
+    if (features_clip_chunks_into(fe, x, n, reserve_malloc, &room, n_chunks) != 0) return -1;
+    *chunks = room.chunks;
+    *offsets = room.offsets;
     return 0;
 }

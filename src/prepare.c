@@ -34,12 +34,12 @@ static void row_buffer_reserve(row_buffer *b, int64_t rows) {
     b->capacity = cap;
 }
 
-static void row_buffer_add(row_buffer *b, const float *chunks, const int32_t *offsets, int n) {
+/* Room for a clip's chunks right after the rows so far (features_clip_chunks_into computes them
+ * there, no copy); they count as rows once the clip has succeeded. */
+static chunk_storage row_buffer_room(void *buffer, int n) {
+    row_buffer *b = buffer;
     row_buffer_reserve(b, b->rows + n);
-    memcpy(b->features + (size_t)b->rows * ROW_VALUES, chunks,
-           (size_t)n * ROW_VALUES * sizeof(float));
-    memcpy(b->offset + b->rows, offsets, (size_t)n * sizeof *offsets);
-    b->rows += n;
+    return (chunk_storage){b->features + (size_t)b->rows * ROW_VALUES, b->offset + b->rows};
 }
 
 /* /clip and /offset of every row written so far, built the same on every rank. */
@@ -189,14 +189,14 @@ static void *compute_round(void *arg) {
             facts[f] = 0.0;
         if (j->owner[c] != j->rank) continue;
         dataset_clip_path(j->ds, c, path, sizeof path);
-        float *x = NULL, *chunks = NULL;
-        int32_t *offsets = NULL;
+        float *x = NULL;
         int64_t n_samples = 0;
         int n_chunks = 0;
         double t0 = adfd_seconds();
         int ok = audio_load(path, &x, &n_samples) == 0;
         double t1 = adfd_seconds();
-        ok = ok && features_clip_chunks(j->fe, x, n_samples, &chunks, &offsets, &n_chunks) == 0;
+        ok = ok && features_clip_chunks_into(j->fe, x, n_samples, row_buffer_room, &w->buf,
+                                             &n_chunks) == 0;
         w->decode_seconds += t1 - t0;
         w->feature_seconds += adfd_seconds() - t1;
         if (!ok && !j->o->skip_bad) {
@@ -208,14 +208,13 @@ static void *compute_round(void *arg) {
         } else {
             facts[FACT_ROWS] = n_chunks;
             facts[FACT_SECONDS] = (double)n_samples / ADFD_SAMPLE_RATE;
-            row_buffer_add(&w->buf, chunks, offsets, n_chunks);
-            if (n_chunks > 0) facts[FACT_LAST_OFFSET] = offsets[n_chunks - 1];
+            const float *chunks = w->buf.features + (size_t)w->buf.rows * ROW_VALUES;
+            facts[FACT_LAST_OFFSET] = w->buf.offset[w->buf.rows + n_chunks - 1];
             if (w->stats && j->ds->clips[c].split == SPLIT_TRAIN)
                 add_band_sums(chunks, n_chunks, w->stats + (size_t)(c - w->c0) * BAND_STATS);
+            w->buf.rows += n_chunks;
         }
         free(x);
-        free(chunks);
-        free(offsets);
         if (w->failed) break;
     }
     return NULL;

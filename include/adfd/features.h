@@ -98,5 +98,17 @@ void features_trim_bounds(const feature_params *p, const float *x, int64_t n, in
  * Always at least one chunk for n >= 1; -1 + message for n < 1. */
 int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **chunks,
                          int32_t **offsets, int *n_chunks);
+/* Room for one clip's chunks, asked for once their number is known: [n_chunks][128][80] floats
+ * and n_chunks offsets. */
+typedef struct {
+    float *chunks;
+    int32_t *offsets;
+} chunk_storage;
+typedef chunk_storage (*chunk_reserve_fn)(void *ctx, int n_chunks);
+/* As features_clip_chunks, but the chunks are written where reserve(ctx, n_chunks) says (prepare
+ * has them computed straight into the rows it writes, saving a copy of every byte). reserve is
+ * called once, and only when the call succeeds. */
+int features_clip_chunks_into(mel_frontend *fe, const float *x, int64_t n, chunk_reserve_fn reserve,
+                              void *ctx, int *n_chunks);
 
 #endif
