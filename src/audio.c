@@ -2,6 +2,7 @@
 #include "adfd/audio.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <sndfile.h>
 #include <soxr.h>
@@ -79,7 +80,36 @@ static int read_stdin(memory_file *m) {
     return 0;
 }
 
-/* An open input: libsndfile handle plus, for standard input, the bytes it reads from. */
+/* Reads a regular file of `size` bytes whole into m. */
+static int read_file(const char *path, off_t size, memory_file *m) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return adfd_fail("%s: cannot open: %s", path, strerror(errno));
+    unsigned char *bytes = mallocCheck((size_t)size);
+    off_t got = 0;
+    ssize_t n = 1;
+    while (got < size && n > 0) {
+        n = read(fd, bytes + got, (size_t)(size - got));
+        if (n > 0) got += n;
+        if (n < 0 && errno == EINTR) n = 1;
+    }
+    int e = errno;
+    close(fd);
+    if (got < size) {
+        free(bytes);
+        if (n < 0) return adfd_fail("%s: cannot read: %s", path, strerror(e));
+        return adfd_fail("%s: the file shrank while it was read", path);
+    }
+    *m = (memory_file){bytes, (sf_count_t)size, 0};
+    return 0;
+}
+
+/* Files up to this size are decoded from memory: libsndfile reads a file in small pieces
+ * (about 30 reads and 20 seeks for a 2 s WAV), and those system calls cost more than the
+ * decoding; one read of the whole file does not. Longer recordings are streamed. */
+enum { WHOLE_FILE_MAX_BYTES = 64 << 20 };
+
+/* An open input: libsndfile handle plus, for standard input and small files read whole, the
+ * bytes it reads from. */
 typedef struct {
     SNDFILE *sf;
     SF_INFO info;
@@ -108,7 +138,7 @@ static int log_says_truncated(const char *log) {
     return 0;
 }
 
-static int audio_input_open(audio_input *in, const char *path) {
+static int audio_input_open(audio_input *in, const char *path, int whole) {
     memset(in, 0, sizeof *in);
     const char *name = strcmp(path, "-") ? path : "- (standard input)";
     off_t size;
@@ -120,6 +150,9 @@ static int audio_input_open(audio_input *in, const char *path) {
         if (stat(path, &st) != 0) return adfd_fail("%s: cannot open: %s", path, strerror(errno));
         if (!S_ISREG(st.st_mode)) return adfd_fail("%s: not a regular file", path);
         size = st.st_size;
+        if (whole && size > 0 && size <= WHOLE_FILE_MAX_BYTES &&
+            read_file(path, size, &in->memory) != 0)
+            return -1;
     }
     if (size == 0) {
         audio_input_close(in);
@@ -262,7 +295,7 @@ int audio_resample(const float *in, int64_t n_in, double rate_in, double rate_ou
 int audio_load(const char *path, float **samples, int64_t *n_samples) {
     const char *name = strcmp(path, "-") ? path : "- (standard input)";
     audio_input in;
-    if (audio_input_open(&in, path) != 0) return -1;
+    if (audio_input_open(&in, path, 1) != 0) return -1;
     float *mono = NULL;
     int64_t n = 0;
     int rc = decode_mono(&in, name, &mono, &n);
@@ -291,7 +324,7 @@ int audio_load(const char *path, float **samples, int64_t *n_samples) {
 
 int audio_duration_seconds(const char *path, double *seconds) {
     audio_input in;
-    if (audio_input_open(&in, path) != 0) return -1;
+    if (audio_input_open(&in, path, 0) != 0) return -1;
     *seconds = (double)in.info.frames / (double)in.info.samplerate;
     audio_input_close(&in);
     return 0;
