@@ -310,7 +310,9 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
         int c0 = cur->c0, c1 = cur->c1, k = c1 - c0;
         t_phase = adfd_seconds();
         /* settle the round: every rank learns every clip's facts, hence the clip table rows,
-         * the round's rows and where its own block starts; then one collective write */
+         * the round's rows and where its own block starts (the exclusive scan of the ranks' row
+         * counts, read off the summed facts: the clips before a rank's first are the lower
+         * ranks'); then one collective write */
         if (size > 1) barrier_sleeping(MPI_COMM_WORLD);
         ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, facts + (size_t)c0 * N_FACTS, k * N_FACTS,
                                      MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
