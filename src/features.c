@@ -11,21 +11,23 @@
 #include "adfd/util.h"
 #include "features_kernels.h"
 
-/* Frames transformed per FFTW call. Each real frame of n_fft samples is transformed as n_fft/2
- * complex numbers (even samples real, odd imaginary) and split into the real spectrum after:
- * FFTW's SIMD complex codelets make this twice as fast as its r2c transform here. FFTW works
- * frame-major [BATCH][n_fft/2] (a bin-major stride or split re/im arrays are 2-5x slower); the
- * split then works on groups of 8 frames and stores their power bin-major [n_freq][8]
- * (src/features_kernels.h), so that the mel and log loops run over the 8 frames of a vector. */
-enum { BATCH = FEATURES_BATCH };
+/* Frames per mel batch (BATCH) and per FFTW call (GROUP). Each real frame of n_fft samples is
+ * transformed as n_fft/2 complex numbers (even samples real, odd imaginary) and split into the
+ * real spectrum after: FFTW's SIMD complex codelets make this twice as fast as its r2c transform
+ * here. FFTW works frame-major [GROUP][n_fft/2] (a bin-major stride or split re/im arrays are 2-5x
+ * slower); the split then stores the group's power bin-major into the batch's [n_freq][BATCH]
+ * (src/features_kernels.h), so that the mel and log loops run over frames in vectors. A group is
+ * windowed, transformed and split before the next one: its frames and spectra (2 x 13 KB for
+ * n_fft 400) stay in L1, where a whole batch's (2 x 53 KB) did not. */
+enum { BATCH = FEATURES_BATCH, GROUP = FEATURES_GROUP };
 
 struct mel_frontend {
     feature_params p;
     int n_freq;          /* n_fft/2 + 1 */
     float *window;       /* [n_fft], zero outside the centred win_length */
     int dist;            /* complex values from one frame to the next in frames and spec */
-    float *frames;       /* [BATCH][2 dist]: n_fft windowed samples per frame (fftwf_malloc) */
-    fftwf_complex *spec; /* [BATCH][dist]: n_fft/2 values per frame (fftwf_malloc) */
+    float *frames;       /* [GROUP][2 dist]: n_fft windowed samples per frame (fftwf_malloc) */
+    fftwf_complex *spec; /* [GROUP][dist]: n_fft/2 values per frame (fftwf_malloc) */
     float *twiddle;      /* [n_fft/2][2]: exp(-2 pi i k / n_fft) */
     float *power;        /* [n_freq][BATCH], 4 |X|^2 (fftwf_malloc: aligned) */
     int use_avx2;        /* the AVX2 kernels (same results) */
@@ -132,10 +134,10 @@ static void build_sparse_filterbank(mel_frontend *fe) {
     fe->fb = (mel_sparse_fb){n_mels, fe->fb_filters, fe->fb_weight};
 }
 
-/* The batched FFT: the real frames seen as complex [BATCH][dist] in, [BATCH][dist] out. */
+/* The batched FFT: the real frames seen as complex [GROUP][dist] in, [GROUP][dist] out. */
 static fftwf_plan plan_fft(mel_frontend *fe, unsigned flags) {
     int half = fe->p.n_fft / 2;
-    return fftwf_plan_many_dft(1, &half, BATCH, (fftwf_complex *)fe->frames, NULL, 1, fe->dist,
+    return fftwf_plan_many_dft(1, &half, GROUP, (fftwf_complex *)fe->frames, NULL, 1, fe->dist,
                                fe->spec, NULL, 1, fe->dist, FFTW_FORWARD, flags);
 }
 
@@ -183,8 +185,8 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
      * put the same bin of every frame in the same L1 sets, and the split, which reads one bin
      * across the frames, missed the cache (default preset 15% slower). */
     fe->dist = n_fft / 2 + 8;
-    fe->frames = fftwf_malloc((size_t)BATCH * 2 * fe->dist * sizeof(float));
-    fe->spec = fftwf_malloc((size_t)BATCH * fe->dist * sizeof(fftwf_complex));
+    fe->frames = fftwf_malloc((size_t)GROUP * 2 * fe->dist * sizeof(float));
+    fe->spec = fftwf_malloc((size_t)GROUP * fe->dist * sizeof(fftwf_complex));
     fe->power = fftwf_malloc((size_t)BATCH * fe->n_freq * sizeof(float));
     ADFD_CHECK(fe->frames && fe->spec && fe->power, "out of memory for FFT buffers");
     fe->twiddle = mallocCheck((size_t)n_fft * sizeof(float));
@@ -192,7 +194,7 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
         fe->twiddle[2 * k] = (float)cos(2.0 * 3.14159265358979323846 * k / n_fft);
         fe->twiddle[2 * k + 1] = (float)-sin(2.0 * 3.14159265358979323846 * k / n_fft);
     }
-    memset(fe->frames, 0, (size_t)BATCH * 2 * fe->dist * sizeof(float));
+    memset(fe->frames, 0, (size_t)GROUP * 2 * fe->dist * sizeof(float));
     memset(fe->power, 0, (size_t)BATCH * fe->n_freq * sizeof(float));
     /* FFTW_MEASURE finds faster plans than FFTW_ESTIMATE (n_fft 512: 20%) but may find another
      * one on each rank or run, which changes the last bits. So measured plans are compiled in as
@@ -280,23 +282,28 @@ window_frame(const mel_frontend *fe, const float *x, int64_t n, int64_t t, float
 /* The portable kernels (src/features_kernels.h). Kept out of line and without FMA contraction:
  * inlined into the AVX2 clone below they could be contracted and round differently. */
 __attribute__((noinline, optimize("fp-contract=off"))) void
-split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle) {
+split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle,
+                  prefetch_stream *ps) {
     for (int b = 0; b < FEATURES_GROUP; b++) {
         const float *z = spec + (size_t)b * frame_floats;
         split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_BATCH + b], z[0], z[1]);
     }
-    for (int k = 1; k <= h / 2; k++)
+    for (int k = 1; k <= h / 2; k++) {
+        if (k % 4 == 1) prefetch_lines(ps, 2);
         for (int b = 0; b < FEATURES_GROUP; b++) {
             const float *z = spec + (size_t)b * frame_floats;
             split_bin_pair(&pw[(size_t)k * FEATURES_BATCH + b],
                            &pw[(size_t)(h - k) * FEATURES_BATCH + b], z[2 * k], z[2 * k + 1],
                            z[2 * (h - k)], z[2 * (h - k) + 1], twiddle[2 * k], twiddle[2 * k + 1]);
         }
+    }
 }
 
 __attribute__((noinline, optimize("fp-contract=off"))) void
-mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb, int log_db) {
+mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb, int log_db,
+                prefetch_stream *ps) {
     for (int i = 0; i < fb->n_mels; i++) {
+        prefetch_lines(ps, 1);
         const mel_filter *f = &fb->filters[i];
         const float *w = fb->weight + f->offset;
         int n_bins = f->n_bins, m = f->band;
@@ -312,42 +319,40 @@ mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_sparse_fb
     }
 }
 
-/* The mel bands of the batch's first nb frames (after the FFT) into dst [n_mels][stride]; the
- * columns past nb get values of stale frames when stride allows them. */
-static void mel_batch(mel_frontend *fe, int nb, float *dst, int64_t stride) {
+/* The power of the group at columns g .. g+7 of the batch, from its FFT in fe->spec. */
+static void split_group(mel_frontend *fe, int g, prefetch_stream *ps) {
     const float *spec = (const float *)fe->spec;
     int h = fe->p.n_fft / 2, frame_floats = 2 * fe->dist;
-    for (int g = 0; g < nb; g += FEATURES_GROUP) {
-#ifdef HAVE_FEATURES_AVX2
-        if (fe->use_avx2) {
-            split_power_group_avx2(fe->power + g, spec + (size_t)g * frame_floats, frame_floats, h,
-                                   fe->twiddle);
-            continue;
-        }
-#endif
-        split_power_group(fe->power + g, spec + (size_t)g * frame_floats, frame_floats, h,
-                          fe->twiddle);
-    }
 #ifdef HAVE_FEATURES_AVX2
     if (fe->use_avx2) {
-        mel_bands_batch_avx2(dst, stride, fe->power, &fe->fb, fe->p.log_db);
+        split_power_group_avx2(fe->power + g, spec, frame_floats, h, fe->twiddle, ps);
         return;
     }
 #endif
-    mel_bands_batch(dst, stride, fe->power, &fe->fb, fe->p.log_db);
+    split_power_group(fe->power + g, spec, frame_floats, h, fe->twiddle, ps);
 }
 
-/* Asks for the samples frame t adds to frame t-1 (hop_length of them). Called a batch ahead:
- * the hardware prefetcher does not follow the bursts of reads of a long clip well (the FFT and
- * the mel sums run in between), and the windowing loop waited for memory (3-8% faster). */
-static inline void prefetch_new_samples(const mel_frontend *fe, const float *x, int64_t n,
-                                        int64_t t) {
+/* The mel bands of the batch (its power in fe->power) into dst [n_mels][stride]; the columns of
+ * frames past the clip's end get values of stale frames when stride allows them. */
+static void mel_batch(mel_frontend *fe, float *dst, int64_t stride, prefetch_stream *ps) {
+#ifdef HAVE_FEATURES_AVX2
+    if (fe->use_avx2) {
+        mel_bands_batch_avx2(dst, stride, fe->power, &fe->fb, fe->p.log_db, ps);
+        return;
+    }
+#endif
+    mel_bands_batch(dst, stride, fe->power, &fe->fb, fe->p.log_db, ps);
+}
+
+/* The samples of x[0..n) that the frames of the batch after the one at t0 read and this one does
+ * not (hop_length per frame), for prefetching while this batch is computed. */
+static prefetch_stream next_batch_samples(const mel_frontend *fe, const float *x, int64_t n,
+                                          int64_t t0) {
     int64_t hop = fe->p.hop_length, half = fe->p.center ? fe->p.n_fft / 2 : 0;
-    int64_t from = t * hop + half - hop, to = from + hop;
-    from = from < 0 ? 0 : from;
-    to = to > n ? n : to;
-    for (int64_t i = from; i < to; i += 64 / sizeof(float))
-        __builtin_prefetch(x + i);
+    int64_t from = (t0 + BATCH - 1) * hop - half + fe->p.n_fft, to = from + BATCH * hop;
+    from = from < 0 ? 0 : from > n ? n : from;
+    to = to < from ? from : to > n ? n : to;
+    return (prefetch_stream){(const char *)(x + from), (const char *)(x + to)};
 }
 
 /* Chunks [n_chunks][n_mels][ADFD_CHUNK_FRAMES] starting at frames off[0..n_chunks) (ascending)
@@ -396,21 +401,25 @@ mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, in
     float tail[ADFD_N_MELS * BATCH]; /* [n_mels][BATCH]: a last batch of fewer frames */
     for (int64_t t0 = 0; t0 < n_frames; t0 += BATCH) {
         int nb = n_frames - t0 < BATCH ? (int)(n_frames - t0) : BATCH;
-        for (int b = 0; b < nb; b++) {
-            prefetch_new_samples(fe, x, n, t0 + b + BATCH);
-            window_frame(fe, x, n, t0 + b, fe->frames + (size_t)b * 2 * fe->dist);
+        prefetch_stream next = next_batch_samples(fe, x, n, t0);
+        for (int g = 0; g < nb; g += GROUP) {
+            for (int b = g; b < nb && b < g + GROUP; b++) {
+                prefetch_lines(&next, 2);
+                window_frame(fe, x, n, t0 + b, fe->frames + (size_t)(b - g) * 2 * fe->dist);
+            }
+            fftwf_execute(fe->plan); /* frames past nb hold stale data and are ignored */
+            split_group(fe, g, &next);
         }
-        fftwf_execute(fe->plan); /* frames past nb hold stale data and are ignored */
         if (sink) {
-            mel_batch(fe, nb, tail, BATCH);
+            mel_batch(fe, tail, BATCH, &next);
             scatter_batch(sink, t0, nb, tail);
             continue;
         }
         if (nb == BATCH) {
-            mel_batch(fe, nb, mel + t0, row_stride);
+            mel_batch(fe, mel + t0, row_stride, &next);
             continue;
         }
-        mel_batch(fe, nb, tail, BATCH);
+        mel_batch(fe, tail, BATCH, &next);
         for (int m = 0; m < fe->p.n_mels; m++)
             memcpy(mel + (size_t)m * row_stride + t0, tail + m * BATCH, (size_t)nb * sizeof(float));
     }

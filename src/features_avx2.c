@@ -31,7 +31,8 @@ __attribute__((target("avx2,fma"))) static inline void transpose8(__m256 r[8]) {
  * values are one vector; two 8x8 transposes turn them into re and im vectors over the frames. */
 __attribute__((target("avx2,fma"))) void split_power_group_avx2(float *pw, const float *spec,
                                                                 int frame_floats, int h,
-                                                                const float *twiddle) {
+                                                                const float *twiddle,
+                                                                prefetch_stream *ps) {
     for (int b = 0; b < FEATURES_GROUP; b++) {
         const float *z = spec + (size_t)b * frame_floats;
         split_edge_bins(&pw[b], &pw[(size_t)h * FEATURES_BATCH + b], z[0], z[1]);
@@ -39,6 +40,7 @@ __attribute__((target("avx2,fma"))) void split_power_group_avx2(float *pw, const
     int k = 1;
     for (; k + 3 <= h / 2; k += 4) {
         __m256 lo[8], hi[8]; /* lo: bins k..k+3; hi: bins h-k-3 .. h-k */
+        prefetch_lines(ps, 2);
         for (int b = 0; b < FEATURES_GROUP; b++) {
             const float *z = spec + (size_t)b * frame_floats;
             lo[b] = _mm256_loadu_ps(z + 2 * k);
@@ -96,12 +98,14 @@ __attribute__((target("avx2,fma"))) static inline __m256 power_to_db8(__m256 pow
 
 __attribute__((target("avx2,fma"))) void mel_bands_batch_avx2(float *dst, int64_t stride,
                                                               const float *pw,
-                                                              const mel_sparse_fb *fb, int log_db) {
+                                                              const mel_sparse_fb *fb, int log_db,
+                                                              prefetch_stream *ps) {
     enum { V = FEATURES_BATCH / 8 };
     for (int i = 0; i < fb->n_mels; i++) {
         const mel_filter *f = &fb->filters[i];
         const float *w = fb->weight + f->offset;
         const float *p = pw + (size_t)f->first_bin * FEATURES_BATCH;
+        prefetch_lines(ps, 1);
         __m256 acc[V];
         for (int v = 0; v < V; v++)
             acc[v] = _mm256_setzero_ps();

@@ -23,6 +23,22 @@
 
 enum { FEATURES_GROUP = 8, FEATURES_BATCH = 32 };
 
+/* The input samples the next batch of frames will read, [next, end), prefetched a few cache lines
+ * at a time from inside the kernels. Streaming a long signal from memory is bandwidth-bound
+ * (~12 lines per frame): prefetched in one burst while windowing, the prefetches queued behind
+ * each other and the windowing loop waited (a fifth of the seed preset's time); spread over the
+ * split and mel loops, the lines arrive while those compute. Prefetching changes no value. */
+typedef struct {
+    const char *next, *end;
+} prefetch_stream;
+
+enum { CACHE_LINE = 64 };
+
+static inline void prefetch_lines(prefetch_stream *ps, int lines) {
+    for (int i = 0; i < lines && ps->next < ps->end; i++, ps->next += CACHE_LINE)
+        __builtin_prefetch(ps->next);
+}
+
 /* One mel filter of the sparse filterbank: weights weight[offset .. offset + n_bins) on bins
  * first_bin, first_bin + 1, ... */
 typedef struct {
@@ -98,17 +114,19 @@ static inline float power_to_db(float x) {
 /* FFTW wisdom for the front end's FFTs of both presets (src/features_wisdom.c) */
 extern const char features_fftw_wisdom[];
 
-/* twiddle [h][2]: exp(-2 pi i k / n_fft) */
-void split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle);
+/* twiddle [h][2]: exp(-2 pi i k / n_fft); ps: lines to prefetch meanwhile (2 per 4 bins) */
+void split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle,
+                       prefetch_stream *ps);
+/* ps: one line prefetched per filter */
 void mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
-                     int log_db);
+                     int log_db, prefetch_stream *ps);
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #define HAVE_FEATURES_AVX2 1
 void split_power_group_avx2(float *pw, const float *spec, int frame_floats, int h,
-                            const float *twiddle);
+                            const float *twiddle, prefetch_stream *ps);
 void mel_bands_batch_avx2(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
-                          int log_db);
+                          int log_db, prefetch_stream *ps);
 #endif
 
 #endif
