@@ -521,21 +521,17 @@ int features_clip_chunks_into(mel_frontend *fe, const float *x, int64_t n, chunk
     return 0;
 }
 
-typedef struct {
-    float *chunks;
-    int32_t *offsets;
-} malloc_room;
-
+/* ctx is the chunk_storage the buffers are recorded in, for the caller to own */
 static chunk_storage reserve_malloc(void *ctx, int n_chunks) {
-    malloc_room *room = ctx;
+    chunk_storage *room = ctx;
     room->chunks = mallocCheck((size_t)n_chunks * ADFD_N_MELS * ADFD_CHUNK_FRAMES * sizeof(float));
     room->offsets = mallocCheck((size_t)n_chunks * sizeof(int32_t));
-    return (chunk_storage){room->chunks, room->offsets};
+    return *room;
 }
 
 int features_clip_chunks(mel_frontend *fe, const float *x, int64_t n, float **chunks,
                          int32_t **offsets, int *n_chunks) {
-    malloc_room room = {NULL, NULL};
+    chunk_storage room = {NULL, NULL};
     if (features_clip_chunks_into(fe, x, n, reserve_malloc, &room, n_chunks) != 0) return -1;
     *chunks = room.chunks;
     *offsets = room.offsets;

@@ -316,16 +316,14 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
         if (size > 1) barrier_sleeping(MPI_COMM_WORLD);
         ADFD_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, facts + (size_t)c0 * N_FACTS, k * N_FACTS,
                                      MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-        int64_t round_first = index.rows, local_first = -1, local_rows = 0;
+        int64_t round_first = index.rows, local_first = 0, local_rows = 0;
         for (int c = c0; c < c1; c++) {
             double *f = facts + (size_t)c * N_FACTS;
             if (owner[c] < 0) f[FACT_ROWS] = -1; /* unreadable header */
             if (f[FACT_ROWS] < 0) continue;
             int64_t rows = (int64_t)f[FACT_ROWS];
-            if (owner[c] == rank) {
-                if (local_first < 0) local_first = index.rows - round_first;
-                local_rows += rows;
-            }
+            if (owner[c] < rank) local_first += rows; /* the lower ranks' clips come first */
+            if (owner[c] == rank) local_rows += rows;
             table_row[c] = n_good++;
             audio_done += f[FACT_SECONDS];
             row_index_add_clip(&index, table_row[c], rows, (int32_t)f[FACT_LAST_OFFSET],
@@ -339,8 +337,8 @@ void prepare_run(const dataset *ds, const prepare_options *o, prepare_summary *s
                 (local_rows == 0 || !memcmp(index.offset + round_first + local_first,
                                             cur->buf.offset, (size_t)local_rows * sizeof(int32_t))),
             "rank %d: the row index of clips %d..%d does not match its rows", rank, c0, c1 - 1);
-        store_writer_append_features(w, index.rows - round_first, local_first < 0 ? 0 : local_first,
-                                     local_rows, cur->buf.features);
+        store_writer_append_features(w, index.rows - round_first, local_first, local_rows,
+                                     cur->buf.features);
         if (normalise) {
             double *stats = cur->stats;
             ADFD_MPI_CHECK(MPI_Reduce(rank == 0 ? MPI_IN_PLACE : stats, stats, k * BAND_STATS,
