@@ -2,9 +2,9 @@
  * mel_spectrogram (the transform torchaudio's MelSpectrogram does) and of the whole per-clip
  * pipeline features_clip_chunks, for both presets; and mel_spectrogram on one clip repeated
  * (input in cache), to show what reading the input from memory costs.
- * bench/run_features.sh compares it with torchaudio on the same audio in the same run.
- * Time is this process's CPU time (the machines we share are loaded; wall time is noise), the
- * Python side uses time.process_time() likewise.
+ * The ratios against torchaudio come from bench/bench_features_paired.py (both in one process,
+ * taking turns); this program shows adfd alone and the cost of streaming the input.
+ * Time is this process's CPU time (the machines we share are loaded; wall time is noise).
  *
  * Usage:
  *   bench_features WAV CLIP_SECONDS MIN_SECONDS_OF_TIMING

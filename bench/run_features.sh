@@ -35,26 +35,13 @@ for i in "${!sentences[@]}"; do
 done
 sox "$work"/s*.wav -r 16000 -b 16 "$work/speech.wav"
 sox "$work/speech.wav" "$work/speech2.wav" repeat 3   # about a minute of speech
-# adfd and torchaudio alternate FEATURE_REPS times (default 3); each side's best run counts, so
-# that a burst of load on this shared VM during one side's run does not decide the ratio.
-ours=""; ref=""
-for rep in $(seq "${FEATURE_REPS:-3}"); do
-  o=$("$build/bench/bench_features" "$work/speech2.wav" 10 3)
-  r=$(MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \
-      "$py" -W ignore "$here/bench_features.py" "$work/speech2.wav" 10 3)
-  echo "$o"
-  echo "$r"
-  ours+="$o"$'\n'; ref+="$r"$'\n'
-done
-for preset in seed default; do
-  t=$(echo "$ref" | awk -v p=$preset '$2 == p && $4 > m {m = $4} END {print m}')
-  for what in mel_spectrogram clip_chunks; do
-    c=$(echo "$ours" | awk -v p=$preset -v w=$what '$2 == p && $3 == w && $4 > m {m = $4} END {print m}')
-    echo "best: adfd $preset $what $c audio-s/s, torchaudio $t audio-s/s"
-    awk -v p=$preset -v w=$what -v c="$c" -v t="$t" \
-      'BEGIN {printf "ratio %s %s / torchaudio MelSpectrogram: %.2fx\n", p, w, c / t}'
-  done
-done
+# adfd and torchaudio in one process, taking turns over the clips FEATURE_ROUNDS times (default
+# 20): the ratio is of the same minutes of machine time (bench/bench_features_paired.py).
+MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 "$py" -W ignore \
+  "$here/bench_features_paired.py" "$build/bench/libadfd_features_paired.so" "$work/speech2.wav" \
+  10 "${FEATURE_ROUNDS:-20}"
+# adfd alone, and on one clip again and again (input in cache: what streaming it from memory costs)
+"$build/bench/bench_features" "$work/speech2.wav" 10 3
 
 echo "== 2. adfd prepare end to end"
 if [ -z "$corpus" ]; then

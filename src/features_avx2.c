@@ -74,6 +74,52 @@ __attribute__((target("avx2,fma"))) void split_power_group_avx2(float *pw, const
         }
 }
 
+/* Frame pairs: bins k .. k+3 of the 4 transforms and their mirrors N-k-3 .. N-k, as 4x4
+ * transposes of complex values (64-bit lanes): then one vector holds a bin of all 4 transforms,
+ * and the squared norms of its sum and difference with the mirror, added pairwise, are the bin's
+ * power in the 8 frames, in frame order (features_pair_a/b). */
+__attribute__((target("avx2,fma"))) static inline void transpose4_complex(const __m256d r[4],
+                                                                          __m256 t[4]) {
+    __m256d a0 = _mm256_unpacklo_pd(r[0], r[1]), a1 = _mm256_unpackhi_pd(r[0], r[1]);
+    __m256d a2 = _mm256_unpacklo_pd(r[2], r[3]), a3 = _mm256_unpackhi_pd(r[2], r[3]);
+    t[0] = _mm256_castpd_ps(_mm256_permute2f128_pd(a0, a2, 0x20));
+    t[1] = _mm256_castpd_ps(_mm256_permute2f128_pd(a1, a3, 0x20));
+    t[2] = _mm256_castpd_ps(_mm256_permute2f128_pd(a0, a2, 0x31));
+    t[3] = _mm256_castpd_ps(_mm256_permute2f128_pd(a1, a3, 0x31));
+}
+
+__attribute__((target("avx2,fma"))) void split_pairs_group_avx2(float *pw, const float *spec,
+                                                                int transform_floats, int n_fft,
+                                                                prefetch_stream *ps) {
+    const __m256 conj = _mm256_castsi256_ps(_mm256_set1_epi64x((int64_t)0x8000000000000000));
+    int k = 0;
+    for (; k + 3 < n_fft / 2; k += 4) {
+        __m256d lo[4], hi[4];
+        prefetch_lines(ps, 1);
+        for (int q = 0; q < 4; q++) {
+            const float *z = spec + (size_t)q * transform_floats;
+            lo[q] = _mm256_castps_pd(_mm256_loadu_ps(z + 2 * k));
+            hi[q] = _mm256_castps_pd(_mm256_loadu_ps(z + 2 * (n_fft - k - 3)));
+        }
+        __m256 zk[4], zm[4]; /* zk[j]: Z[k+j] of the 4 transforms; zm[3-j]: Z[N-k-j] */
+        transpose4_complex(lo, zk);
+        transpose4_complex(hi, zm);
+        for (int j = 0; j < 4; j++) {
+            __m256 c = _mm256_xor_ps(zm[3 - j], conj); /* conj Z[N-k-j]: exact */
+            __m256 sum = _mm256_add_ps(zk[j], c), diff = _mm256_sub_ps(zk[j], c);
+            __m256 p = _mm256_hadd_ps(_mm256_mul_ps(sum, sum), _mm256_mul_ps(diff, diff));
+            _mm256_store_ps(pw + (size_t)(k + j) * FEATURES_BATCH, p);
+        }
+    }
+    for (; k <= n_fft / 2; k++)
+        for (int q = 0; q < 4; q++) {
+            const float *z = spec + (size_t)q * transform_floats;
+            split_pair_bin(&pw[(size_t)k * FEATURES_BATCH + features_pair_a[q]],
+                           &pw[(size_t)k * FEATURES_BATCH + features_pair_b[q]], z[2 * k],
+                           z[2 * k + 1], z[2 * (n_fft - k)], z[2 * (n_fft - k) + 1]);
+        }
+}
+
 /* power_to_db (src/features_kernels.h) on 8 values, operation for operation */
 __attribute__((target("avx2,fma"))) static inline __m256 power_to_db8(__m256 power) {
     __m256i bits = _mm256_max_epi32(_mm256_castps_si256(power), _mm256_set1_epi32(DB_FLOOR_BITS));

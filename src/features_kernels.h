@@ -68,6 +68,19 @@ static inline void split_bin_pair(float *pk, float *pj, float zkr, float zki, fl
     *pj = fmaf(br, br, bi * bi);
 }
 
+/* Frame pairs layout: frame features_pair_a[q] of a group in the real part and frame
+ * features_pair_b[q] in the imaginary part of transform q, Z = FFT(x_a + i x_b), N = n_fft points.
+ * For k = 0 .. N/2, with Z[N] = Z[0]: 2 X_a[k] = Z[k] + conj Z[N-k] and 2i X_b[k] = Z[k] -
+ * conj Z[N-k], so 4 |X_a|^2 and 4 |X_b|^2 are the squared norms of the sum and the difference.
+ * Pairing frames 0-2, 1-3, 4-6, 5-7 leaves the AVX2 kernel's horizontal sums in frame order. */
+static const int features_pair_a[4] = {0, 1, 4, 5}, features_pair_b[4] = {2, 3, 6, 7};
+static inline void split_pair_bin(float *pa, float *pb, float lr, float li, float hr, float hi) {
+    float cr = hr, ci = -hi; /* conj Z[N-k] */
+    float sr = lr + cr, si = li + ci, dr = lr - cr, di = li - ci;
+    *pa = sr * sr + si * si;
+    *pb = dr * dr + di * di;
+}
+
 /* Bins 0 and h of one frame (real), times 4: X[0] = Re Z[0] + Im Z[0], X[h] = Re - Im. */
 static inline void split_edge_bins(float *p0, float *ph, float re, float im) {
     float sum = re + im, diff = re - im;
@@ -117,6 +130,10 @@ extern const char features_fftw_wisdom[];
 /* twiddle [h][2]: exp(-2 pi i k / n_fft); ps: lines to prefetch meanwhile (2 per 4 bins) */
 void split_power_group(float *pw, const float *spec, int frame_floats, int h, const float *twiddle,
                        prefetch_stream *ps);
+/* frame pairs: spec [4][transform_floats] (Z[n_fft] filled in); pw as split_power_group; ps: a
+ * line per 4 bins */
+void split_pairs_group(float *pw, const float *spec, int transform_floats, int n_fft,
+                       prefetch_stream *ps);
 /* ps: one line prefetched per filter */
 void mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
                      int log_db, prefetch_stream *ps);
@@ -125,6 +142,8 @@ void mel_bands_batch(float *dst, int64_t stride, const float *pw, const mel_spar
 #define HAVE_FEATURES_AVX2 1
 void split_power_group_avx2(float *pw, const float *spec, int frame_floats, int h,
                             const float *twiddle, prefetch_stream *ps);
+void split_pairs_group_avx2(float *pw, const float *spec, int transform_floats, int n_fft,
+                            prefetch_stream *ps);
 void mel_bands_batch_avx2(float *dst, int64_t stride, const float *pw, const mel_sparse_fb *fb,
                           int log_db, prefetch_stream *ps);
 #endif

@@ -14,10 +14,12 @@
  *  - center=1: the signal is reflect-padded by n_fft/2 on both sides (torch.stft center=True,
  *    pad_mode="reflect"); frames = 1 + n/hop. For clips shorter than n_fft/2 + 1 samples, where
  *    torch refuses, the reflection is folded repeatedly (period 2(n-1));
- *  - power spectrogram |X|^2 of each frame's real FFT, single precision. The real FFT is done
- *    the textbook way: the n_fft real samples as n_fft/2 complex ones through a batched FFTW
- *    complex transform (32 frames per call, one plan per front end), then split into the
- *    n_fft/2+1 bins; FFTW's SIMD complex codelets make this about 2x faster than its r2c plan;
+ *  - power spectrogram |X|^2 of each frame's real FFT, single precision, through batched FFTW
+ *    complex transforms (8 frames per call, one plan per front end), which FFTW's SIMD codelets
+ *    run about 2x faster than its r2c plans: for n_fft a power of two, a frame's n_fft real
+ *    samples as n_fft/2 complex ones, split into the n_fft/2+1 bins after; otherwise (seed, 400)
+ *    two frames as the real and imaginary parts of one n_fft-point transform, separated after
+ *    (src/features.c says why);
  *  - mel filterbank: torchaudio.functional.melscale_fbanks(n_fft/2+1, f_min, f_max, n_mels,
  *    sample_rate, norm=None, mel_scale="htk"), computed in double and rounded to float;
  *    the projection loops over each filter's non-zero bins only (about 2 per FFT bin);
