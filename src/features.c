@@ -20,7 +20,8 @@
  *  - frame pairs: two frames in the real and imaginary parts of one n_fft-point transform,
  *    separated after. For n_fft 400 (seed) FFTW's 200-point plans have a radix-10 pass it can
  *    only vectorise with SSE2, while 400 = 20 x 20 runs in AVX: 22% less FFT time per frame, and
- *    this split needs no twiddles (seed 11-15% faster end to end; default 9-12% slower).
+ *    this split needs no twiddles (seed mel_spectrogram 17-20% faster). For 512, pairs were
+ *    8-13% slower: FFTW's 512-point transform costs as much per frame as two 256-point ones.
  * FFTW works frame-major [transforms][dist] (a bin-major stride or split re/im arrays are 2-5x
  * slower); the split then stores the group's power bin-major into the batch's [n_freq][BATCH]
  * (src/features_kernels.h), so that the mel and log loops run over frames in vectors. A group is
