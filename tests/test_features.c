@@ -2,7 +2,8 @@
  * tests/ref/make_mel_ref.py): both filterbanks, the seed chunks (relative 1e-4 on every value
  * above 1e-6 of the clip's maximum) and the default chunks (log-mel dB: 1e-3 dB absolute where
  * the power is above 1e-6 of the maximum, i.e. within 60 dB of the peak; 0.05 dB elsewhere down
- * to the 1e-10 floor), plus chunk counts and offsets. */
+ * to the 1e-10 floor), plus chunk counts and offsets; and both presets on short and odd-length
+ * signals against a direct DFT in double. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,6 +150,81 @@ static void compare_clip(int clip, mel_frontend *seed, mel_frontend *def) {
     free(x);
 }
 
+/* Position i of the reflect-padded signal x[0..n) (torch "reflect", folded again and again for
+ * clips shorter than the padding), written here from the definition. */
+static double reflected(const float *x, int64_t n, int64_t i) {
+    if (n == 1) return x[0];
+    int64_t period = 2 * (n - 1), j = ((i % period) + period) % period;
+    return x[j < n ? j : period - j];
+}
+
+/* mel_spectrogram against the textbook in double: each frame of the padded signal times the
+ * periodic Hann window, its DFT summed directly (no FFT), |X|^2, times the filterbank. Short and
+ * odd lengths: frames that read the padding, groups of fewer than 8 frames, a frame pair whose
+ * second frame is past the end (seed). Same limits as against torchaudio. */
+static void compare_direct_dft(mel_frontend *fe) {
+    const feature_params *p = mel_frontend_params(fe);
+    int n_fft = p->n_fft, n_freq = n_fft / 2 + 1;
+    float *fb = mallocCheck((size_t)n_freq * p->n_mels * sizeof(float));
+    mel_frontend_filterbank(fe, fb);
+    const int64_t lengths[] = {1, 150, 401, 1999, 7001};
+    for (int l = 0; l < 5; l++) {
+        int64_t n = lengths[l], frames = mel_frontend_frames(fe, n);
+        float *x = mallocCheck((size_t)n * sizeof(float));
+        uint32_t state = 12345u + (uint32_t)l;
+        for (int64_t i = 0; i < n; i++) { /* noise under a slow swell: loud and quiet frames */
+            state = state * 1664525u + 1013904223u;
+            x[i] = (float)(((double)(state >> 8) / 16777216.0 - 0.5) * (0.05 + sin(i * 0.003)));
+        }
+        float *got = mallocCheck((size_t)p->n_mels * frames * sizeof(float));
+        float *want = mallocCheck((size_t)p->n_mels * frames * sizeof(float));
+        mel_spectrogram(fe, x, n, got);
+        double *power = mallocCheck((size_t)n_freq * sizeof(double));
+        for (int64_t t = 0; t < frames; t++) {
+            int64_t start = t * p->hop_length - n_fft / 2;
+            for (int k = 0; k < n_freq; k++) {
+                double re = 0.0, im = 0.0;
+                for (int i = 0; i < n_fft; i++) {
+                    double v = reflected(x, n, start + i) *
+                               (0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * i / n_fft));
+                    double angle =
+                        2.0 * 3.14159265358979323846 * (double)((int64_t)k * i % n_fft) / n_fft;
+                    re += v * cos(angle);
+                    im -= v * sin(angle);
+                }
+                power[k] = re * re + im * im;
+            }
+            for (int m = 0; m < p->n_mels; m++) {
+                double sum = 0.0;
+                for (int k = 0; k < n_freq; k++)
+                    sum += (double)fb[(size_t)k * p->n_mels + m] * power[k];
+                want[(size_t)m * frames + t] =
+                    (float)(p->log_db ? 10.0 * log10(fmax(sum, 1e-10)) : sum);
+            }
+        }
+        size_t values = (size_t)p->n_mels * frames;
+        if (p->log_db) {
+            double quiet, e = default_error(got, want, values, &quiet);
+            printf("direct DFT, %s, %lld samples: max error %.3g dB (%.3g below -60 dB)\n",
+                   p->preset, (long long)n, e, quiet);
+            CHECK(e < 1e-3 && quiet < 0.05,
+                  "%s, %lld samples: %g dB from the direct DFT (%g quiet)", p->preset, (long long)n,
+                  e, quiet);
+        } else {
+            double e = seed_error(got, want, values);
+            printf("direct DFT, %s, %lld samples: max relative error %.3g\n", p->preset,
+                   (long long)n, e);
+            CHECK(e < 1e-4, "%s, %lld samples: relative error %g against the direct DFT", p->preset,
+                  (long long)n, e);
+        }
+        free(power);
+        free(got);
+        free(want);
+        free(x);
+    }
+    free(fb);
+}
+
 /* Hand-checked facts that do not need torchaudio. */
 static void check_shapes(mel_frontend *seed) {
     CHECK(mel_frontend_frames(seed, 16000) == 81, "1 s at hop 200 with centering is 81 frames");
@@ -157,8 +233,6 @@ static void check_shapes(mel_frontend *seed) {
     int32_t *off;
     int n;
     CHECK(features_clip_chunks(seed, &one, 1, &chunks, &off, &n) == 0 && n == 1, "1-sample clip");
-    /* a constant signal has all its power in bin 0: |sum of Hann window * 0.25|^2 = (0.25*200)^2,
-     * and only the first mel filter with weight on bin 0 sees it (bin 0 weight is 0 in HTK). */
     free(chunks);
     free(off);
     CHECK(features_clip_chunks(seed, &one, 0, &chunks, &off, &n) == -1, "empty clip refused");
@@ -187,6 +261,8 @@ int main(void) {
     for (int c = 0; c < n_clips; c++)
         compare_clip(c, seed, def);
     check_shapes(seed);
+    compare_direct_dft(seed);
+    compare_direct_dft(def);
     mel_frontend_free(seed);
     mel_frontend_free(def);
     fclose(ref);
