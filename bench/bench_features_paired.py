@@ -24,13 +24,13 @@ def load_adfd(path):
     lib = ctypes.CDLL(path)
     lib.paired_create.restype = ctypes.c_void_p
     lib.paired_create.argtypes = [ctypes.c_char_p]
-    lib.paired_frames.restype = ctypes.c_int64
-    lib.paired_frames.argtypes = [ctypes.c_void_p, ctypes.c_int64]
-    lib.paired_mel.restype = None
-    lib.paired_mel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    lib.mel_frontend_frames.restype = ctypes.c_int64
+    lib.mel_frontend_frames.argtypes = [ctypes.c_void_p, ctypes.c_int64]
+    lib.mel_spectrogram.restype = None
+    lib.mel_spectrogram.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
     lib.paired_clip_chunks.restype = ctypes.c_int
     lib.paired_clip_chunks.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
-    lib.paired_free.argtypes = [ctypes.c_void_p]
+    lib.mel_frontend_free.argtypes = [ctypes.c_void_p]
     return lib
 
 
@@ -54,11 +54,11 @@ def main():
         for name, transform in presets.items():
             fe = lib.paired_create(name.encode())
             assert fe, f"adfd could not make the {name} front end"
-            mel = np.empty((128, lib.paired_frames(fe, clip)), dtype=np.float32)
+            mel = np.empty((128, lib.mel_frontend_frames(fe, clip)), dtype=np.float32)
             mel_ptr = mel.ctypes.data_as(ctypes.c_void_p)
 
             def adfd_mel(s):
-                lib.paired_mel(fe, samples[s:].ctypes.data_as(ctypes.c_void_p), clip, mel_ptr)
+                lib.mel_spectrogram(fe, samples[s:].ctypes.data_as(ctypes.c_void_p), clip, mel_ptr)
 
             def adfd_chunks(s):
                 lib.paired_clip_chunks(fe, samples[s:].ctypes.data_as(ctypes.c_void_p), clip)
@@ -91,7 +91,7 @@ def main():
                   f"{clip_seconds:g} s each; {apart})")
             print(f"ratio {name} mel_spectrogram / torchaudio MelSpectrogram: {rate[0] / rate[2]:.2f}x")
             print(f"ratio {name} clip_chunks / torchaudio MelSpectrogram: {rate[1] / rate[2]:.2f}x")
-            lib.paired_free(fe)
+            lib.mel_frontend_free(fe)
 
 
 if __name__ == "__main__":

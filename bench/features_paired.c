@@ -1,6 +1,9 @@
 /* The mel front end as a shared library for bench/bench_features_paired.py, which times it and
- * torchaudio on the same clips in one process, alternating clip by clip (ctypes). Built from the
- * same sources and flags as adfd_core, so it runs the code `adfd prepare` runs. */
+ * torchaudio on the same clips in one process, taking turns (ctypes). Built from the same sources
+ * and flags as adfd_core, so it runs the code `adfd prepare` runs. The script calls
+ * mel_frontend_frames, mel_spectrogram and mel_frontend_free directly; these two functions are
+ * what it cannot: a front end from a preset name (feature_params is a C struct), and the clip
+ * pipeline with its buffers freed. */
 #include "adfd/features.h"
 #include "adfd/util.h"
 
@@ -15,15 +18,6 @@ mel_frontend *paired_create(const char *preset) {
     return fe;
 }
 
-int64_t paired_frames(const mel_frontend *fe, int64_t n_samples) {
-    return mel_frontend_frames(fe, n_samples);
-}
-
-/* mel [n_mels][paired_frames(n)] of x[0..n) */
-void paired_mel(mel_frontend *fe, const float *x, int64_t n, float *mel) {
-    mel_spectrogram(fe, x, n, mel);
-}
-
 /* The whole per-clip pipeline of `adfd prepare` (trim, pad, chunks); returns the chunk count. */
 int paired_clip_chunks(mel_frontend *fe, const float *x, int64_t n) {
     float *chunks;
@@ -33,8 +27,4 @@ int paired_clip_chunks(mel_frontend *fe, const float *x, int64_t n) {
     free(chunks);
     free(off);
     return n_chunks;
-}
-
-void paired_free(mel_frontend *fe) {
-    mel_frontend_free(fe);
 }

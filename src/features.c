@@ -34,7 +34,6 @@ struct mel_frontend {
     int n_freq;          /* n_fft/2 + 1 */
     float *window;       /* [n_fft], zero outside the centred win_length */
     int pairs;           /* 1: frame pairs layout, 0: even/odd (see above) */
-    int transforms;      /* FFTs per group: GROUP/2 (pairs) or GROUP */
     int dist;            /* complex values from one transform to the next in frames and spec */
     float *frames;       /* [transforms][2 dist]: the windowed samples (fftwf_malloc) */
     fftwf_complex *spec; /* [transforms][dist]: their FFTs (fftwf_malloc) */
@@ -144,10 +143,15 @@ static void build_sparse_filterbank(mel_frontend *fe) {
     fe->fb = (mel_sparse_fb){n_mels, fe->fb_filters, fe->fb_weight};
 }
 
+/* FFTs per group: two frames in each (pairs) or one */
+static int group_transforms(const mel_frontend *fe) {
+    return fe->pairs ? GROUP / 2 : GROUP;
+}
+
 /* The batched FFT of a group: [transforms][dist] complex in, [transforms][dist] out. */
 static fftwf_plan plan_fft(mel_frontend *fe, unsigned flags) {
     int n = fe->pairs ? fe->p.n_fft : fe->p.n_fft / 2;
-    return fftwf_plan_many_dft(1, &n, fe->transforms, (fftwf_complex *)fe->frames, NULL, 1,
+    return fftwf_plan_many_dft(1, &n, group_transforms(fe), (fftwf_complex *)fe->frames, NULL, 1,
                                fe->dist, fe->spec, NULL, 1, fe->dist, FFTW_FORWARD, flags);
 }
 
@@ -192,13 +196,12 @@ mel_frontend *mel_frontend_create(const feature_params *p) {
         fe->window[left + i] =
             (float)(0.5 - 0.5 * cos(2.0 * 3.14159265358979323846 * i / p->win_length));
     fe->pairs = (n_fft & (n_fft - 1)) != 0; /* not a power of two: see the top of this file */
-    fe->transforms = fe->pairs ? GROUP / 2 : GROUP;
     /* Transforms are 8 complex values further apart than their length: with n_fft 512 a 2 KiB
      * stride put the same bin of every frame in the same L1 sets, and the split, which reads one
      * bin across the frames, missed the cache (default preset 15% slower). The pairs' split also
      * reads Z[n_fft], a copy of Z[0], there. */
     fe->dist = (fe->pairs ? n_fft : n_fft / 2) + 8;
-    size_t frame_floats = (size_t)fe->transforms * 2 * fe->dist;
+    size_t frame_floats = (size_t)group_transforms(fe) * 2 * fe->dist;
     fe->frames = fftwf_malloc(frame_floats * sizeof(float));
     fe->spec = fftwf_malloc(frame_floats * sizeof(float));
     fe->power = fftwf_malloc((size_t)BATCH * fe->n_freq * sizeof(float));
@@ -315,6 +318,26 @@ window_pair(const mel_frontend *fe, const float *x, int64_t n, int64_t ta, int64
     }
 }
 
+/* The windowed frames t .. t+count-1 (count <= GROUP) of a group into fe->frames, in its layout;
+ * with pairs, a pair whose first frame is past count is left stale. Prefetches the next batch's
+ * samples meanwhile (2 lines per frame). */
+static inline __attribute__((always_inline)) void window_group(const mel_frontend *fe,
+                                                               const float *x, int64_t n, int64_t t,
+                                                               int count, prefetch_stream *ps) {
+    if (fe->pairs) {
+        for (int q = 0; q < GROUP / 2 && features_pair_a[q] < count; q++) {
+            prefetch_lines(ps, 4);
+            window_pair(fe, x, n, t + features_pair_a[q], t + features_pair_b[q],
+                        fe->frames + (size_t)q * 2 * fe->dist);
+        }
+        return;
+    }
+    for (int b = 0; b < count; b++) {
+        prefetch_lines(ps, 2);
+        window_frame(fe, x, n, t + b, fe->frames + (size_t)b * 2 * fe->dist);
+    }
+}
+
 /* The portable kernels (src/features_kernels.h). Kept out of line and without FMA contraction:
  * inlined into the AVX2 clone below they could be contracted and round differently. */
 __attribute__((noinline, optimize("fp-contract=off"))) void
@@ -374,7 +397,7 @@ static void split_group(mel_frontend *fe, int g, prefetch_stream *ps) {
     const float *spec = (const float *)fe->spec;
     int n_fft = fe->p.n_fft, h = n_fft / 2, frame_floats = 2 * fe->dist;
     if (fe->pairs) {
-        for (int q = 0; q < fe->transforms; q++) /* Z[n_fft] = Z[0]: bin 0's mirror */
+        for (int q = 0; q < GROUP / 2; q++) /* Z[n_fft] = Z[0]: bin 0's mirror */
             memcpy(fe->spec[(size_t)q * fe->dist + n_fft], fe->spec[(size_t)q * fe->dist],
                    sizeof(fftwf_complex));
 #ifdef HAVE_FEATURES_AVX2
@@ -466,18 +489,7 @@ mel_spectrogram_rows(mel_frontend *fe, const float *x, int64_t n, float *mel, in
         int nb = n_frames - t0 < BATCH ? (int)(n_frames - t0) : BATCH;
         prefetch_stream next = next_batch_samples(fe, x, n, t0);
         for (int g = 0; g < nb; g += GROUP) {
-            if (fe->pairs) {
-                for (int q = 0; q < GROUP / 2 && g + features_pair_a[q] < nb; q++) {
-                    prefetch_lines(&next, 4);
-                    window_pair(fe, x, n, t0 + g + features_pair_a[q], t0 + g + features_pair_b[q],
-                                fe->frames + (size_t)q * 2 * fe->dist);
-                }
-            } else {
-                for (int b = g; b < nb && b < g + GROUP; b++) {
-                    prefetch_lines(&next, 2);
-                    window_frame(fe, x, n, t0 + b, fe->frames + (size_t)(b - g) * 2 * fe->dist);
-                }
-            }
+            window_group(fe, x, n, t0 + g, nb - g < GROUP ? nb - g : GROUP, &next);
             fftwf_execute(fe->plan); /* frames past nb hold stale data and are ignored */
             split_group(fe, g, &next);
         }
